@@ -1,0 +1,25 @@
+"""StyleFusion's model: networks, config, weight I/O and the public API (no ComfyUI imports here)."""
+
+from .api import (
+    ContentFeatures,
+    StyleVector,
+    check_image,
+    check_mask,
+    encode_style,
+    extract_features,
+    fuse_features,
+    fuse_images,
+    generate,
+    mix_styles,
+    transfer,
+)
+from .bundle import StyleFusionModel
+from .config import FORMAT_VERSION, TINY_CONFIG, StyleFusionConfig
+from .errors import InputError, ModelFormatError, ModelMismatchError, ModelNotFoundError, StyleFusionError
+
+__all__ = [
+    "FORMAT_VERSION", "TINY_CONFIG", "ContentFeatures", "InputError", "ModelFormatError", "ModelMismatchError",
+    "ModelNotFoundError", "StyleFusionConfig", "StyleFusionError", "StyleFusionModel", "StyleVector",
+    "check_image", "check_mask", "encode_style", "extract_features", "fuse_features", "fuse_images",
+    "generate", "mix_styles", "transfer",
+]

@@ -1,0 +1,32 @@
+"""Colour helpers: RGB ↔ YCbCr (BT.601, full range) and luminance-only transfer.
+
+``keep_colors(stylised, original)`` keeps the stylised luminance (the brush work) and the
+original's chroma (its colours) — Gatys et al.'s "preserving colour" by luminance transfer.
+"""
+
+from __future__ import annotations
+
+import torch
+
+_RGB_TO_YCC = torch.tensor([
+    [0.299, 0.587, 0.114],
+    [-0.168736, -0.331264, 0.5],
+    [0.5, -0.418688, -0.081312],
+])
+_YCC_TO_RGB = torch.linalg.inv(_RGB_TO_YCC)
+
+
+def rgb_to_ycbcr(rgb: torch.Tensor) -> torch.Tensor:
+    """[B,3,H,W] RGB in 0..1 → Y in 0..1, Cb/Cr centred on 0."""
+    return torch.einsum("ij,bjhw->bihw", _RGB_TO_YCC.to(rgb), rgb)
+
+
+def ycbcr_to_rgb(ycc: torch.Tensor) -> torch.Tensor:
+    return torch.einsum("ij,bjhw->bihw", _YCC_TO_RGB.to(ycc), ycc)
+
+
+def keep_colors(stylised: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
+    """Luminance of ``stylised`` with the chroma of ``original`` (same shape), clamped to 0..1."""
+    y = rgb_to_ycbcr(stylised)[:, :1]
+    cbcr = rgb_to_ycbcr(original)[:, 1:]
+    return ycbcr_to_rgb(torch.cat([y, cbcr], dim=1)).clamp(0, 1)

@@ -1,0 +1,125 @@
+"""The architecture config: the single source of truth for building, saving and loading a model.
+
+``config.json`` in a model folder is this dataclass as JSON plus ``format_version``. Loading refuses
+a newer format, unknown fields and wrongly typed values, naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ModelFormatError
+
+#: Version of the ``config.json`` + ``model.safetensors`` layout this code reads and writes.
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class StyleFusionConfig:
+    """Hyper-parameters of every network of the hybrid model.
+
+    Strides are relative to the input image: the feature extractor E_c downsamples by
+    ``content_stride`` (always 8: two stride-2 steps after a 2x pixel-unshuffle), the generator G
+    renders back to full resolution with a 1x1 conv + pixel-shuffle and a final sub-pixel conv.
+    """
+
+    name: str = "stylefusion"
+    # Feature extractor E_c (content code): widths of the stride-4 and stride-8 stages.
+    content_width_s4: int = 32
+    content_width: int = 96
+    # Style encoder E_s (style vector s): widths of its four stride-2 stages and the vector size D.
+    style_widths: tuple[int, ...] = (32, 64, 128, 128)
+    style_dim: int = 64
+    #: The style image is resized to about this many pixels on a side (area preserved) before E_s.
+    style_image_size: int = 256
+    # Generator G: AdaIN residual blocks at stride 8, modulated convs at stride 4.
+    generator_res_blocks: int = 1
+    generator_width_s4: int = 32
+    generator_modulated_convs: int = 2
+    mapping_width: int = 256
+    mapping_layers: int = 2
+    # Discriminator D (training only): PatchGAN widths and number of scales.
+    disc_widths: tuple[int, ...] = (32, 64, 128, 256)
+    disc_scales: int = 2
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "name":
+                if not isinstance(value, str) or not value:
+                    raise ValueError("config field 'name' must be a non-empty string")
+                continue
+            if isinstance(value, list):
+                object.__setattr__(self, f.name, tuple(value))
+                value = tuple(value)
+            items = value if isinstance(value, tuple) else (value,)
+            if not items or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in items):
+                raise ValueError(f"config field {f.name!r} must hold positive integers, got {value!r}")
+
+    # -- JSON ---------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"format_version": FORMAT_VERSION}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            data[f.name] = list(value) if isinstance(value, tuple) else value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> "StyleFusionConfig":
+        if not isinstance(data, dict):
+            raise ModelFormatError(f"{source}: expected a JSON object, got {type(data).__name__}")
+        version = data.get("format_version")
+        if not isinstance(version, int):
+            raise ModelFormatError(f"{source}: 'format_version' is missing or not an integer")
+        if version > FORMAT_VERSION:
+            raise ModelFormatError(
+                f"{source}: format_version {version} is newer than this StyleFusion reads "
+                f"({FORMAT_VERSION}); update the comfyui-stylefusion package"
+            )
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known - {"format_version"})
+        if unknown:
+            raise ModelFormatError(f"{source}: unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})")
+        try:
+            return cls(**{k: v for k, v in data.items() if k != "format_version"})
+        except (TypeError, ValueError) as exc:
+            raise ModelFormatError(f"{source}: {exc}") from None
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "StyleFusionConfig":
+        path = os.fspath(path)
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data = json.load(fh)
+        except FileNotFoundError:
+            raise ModelFormatError(f"{path}: config.json not found") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ModelFormatError(f"{path}: not valid JSON ({exc})") from None
+        return cls.from_dict(data, source=path)
+
+    def replace(self, **changes: Any) -> "StyleFusionConfig":
+        return dataclasses.replace(self, **changes)
+
+
+#: A tiny architecture for unit tests and smoke runs (random weights build in milliseconds).
+TINY_CONFIG = StyleFusionConfig(
+    name="tiny",
+    content_width_s4=8,
+    content_width=16,
+    style_widths=(8, 16, 16, 16),
+    style_dim=8,
+    style_image_size=64,
+    generator_width_s4=8,
+    mapping_width=32,
+    disc_widths=(8, 16),
+    disc_scales=2,
+)
+
+__all__ = ["FORMAT_VERSION", "StyleFusionConfig", "TINY_CONFIG"]

@@ -1,0 +1,89 @@
+"""Tiled execution of local networks, so memory is bounded by the tile and not by the image.
+
+A network is *local* when each output pixel depends only on a window of the input (no
+normalisation over the whole image). E_c and G's ``render`` are local; G's AdaIN ``body`` is not and
+always runs on the whole stride-8 map, which is small. Each tile is computed with a halo of context
+at least as large as the receptive field, so its interior equals the untiled result; neighbouring
+tiles overlap by ``overlap`` pixels and are cross-faded with linear ramps (feathering), so no seam
+can show. A CUDA/MPS out-of-memory error retries with half the tile size, down to 64 px, as
+ComfyUI's own tiled upscaler does.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+#: fn(region) -> output tensor for that region. region = (top, left, bottom, right) in output px.
+RegionFn = Callable[[tuple[int, int, int, int]], torch.Tensor]
+Progress = Callable[[int, int], None]
+
+MIN_TILE = 64
+
+
+def _ramp(length: int, fade_in: int, fade_out: int, dtype, device) -> torch.Tensor:
+    w = torch.ones(length, dtype=dtype, device=device)
+    if fade_in:
+        w[:fade_in] = torch.linspace(0, 1, fade_in + 2, dtype=dtype, device=device)[1:-1]
+    if fade_out:
+        w[length - fade_out:] = torch.linspace(1, 0, fade_out + 2, dtype=dtype, device=device)[1:-1]
+    return w
+
+
+def tile_starts(size: int, tile: int, overlap: int, align: int) -> list[int]:
+    """Tile origins covering [0, size) with steps of tile − overlap, aligned to ``align`` px."""
+    if tile >= size:
+        return [0]
+    step = max(align, (tile - overlap) // align * align)
+    starts = list(range(0, size - tile, step)) + [max(0, (size - tile) // align * align)]
+    return sorted(set(starts))
+
+
+def run_tiled(
+    fn: RegionFn,
+    height: int,
+    width: int,
+    tile: int,
+    overlap: int,
+    align: int = 8,
+    progress: Progress | None = None,
+) -> torch.Tensor:
+    """Assemble fn's outputs for overlapping tiles of a ``height``×``width`` output (multiples of ``align``)."""
+    tile = max(MIN_TILE, tile // align * align)
+    while True:
+        try:
+            return _run(fn, height, width, tile, min(overlap, tile // 2) // align * align, align, progress)
+        except torch.OutOfMemoryError:
+            if tile <= MIN_TILE:
+                raise
+            tile = max(MIN_TILE, tile // 2 // align * align)
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+
+
+def _run(fn, height, width, tile, overlap, align, progress):
+    ys, xs = tile_starts(height, tile, overlap, align), tile_starts(width, tile, overlap, align)
+    out = weight = None
+    total, done = len(ys) * len(xs), 0
+    for y in ys:
+        for x in xs:
+            bottom, right = min(y + tile, height), min(x + tile, width)
+            piece = fn((y, x, bottom, right))
+            if out is None:
+                out = piece.new_zeros(piece.shape[0], piece.shape[1], height, width)
+                weight = piece.new_zeros(1, 1, height, width)
+            # Fade only where a neighbour overlaps this tile.
+            fade_top = (ys[ys.index(y) - 1] + tile - y) if y != ys[0] else 0
+            fade_left = (xs[xs.index(x) - 1] + tile - x) if x != xs[0] else 0
+            fade_bottom = (bottom - ys[ys.index(y) + 1]) if y != ys[-1] else 0
+            fade_right = (right - xs[xs.index(x) + 1]) if x != xs[-1] else 0
+            wy = _ramp(bottom - y, max(fade_top, 0), max(fade_bottom, 0), piece.dtype, piece.device)
+            wx = _ramp(right - x, max(fade_left, 0), max(fade_right, 0), piece.dtype, piece.device)
+            w = wy[:, None] * wx[None, :]
+            out[:, :, y:bottom, x:right] += piece * w
+            weight[:, :, y:bottom, x:right] += w
+            done += 1
+            if progress is not None:
+                progress(done, total)
+    return out / weight.clamp_min(1e-8)
