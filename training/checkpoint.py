@@ -1,0 +1,122 @@
+"""Checkpoints in safetensors + JSON (no pickle), written atomically.
+
+Layout of ``RUN_DIR/checkpoints/step-000500/``::
+
+    nets.safetensors     E_c, E_s, G, D and the EMA copies (prefixes "nets." and "ema.")
+    optim.safetensors    optimiser state tensors ("opt_g.state.<i>.<key>", "opt_d.…")
+    rng.safetensors      torch CPU (and CUDA) RNG states as uint8 tensors
+    state.json           step, elapsed time, optimiser hyper-parameters, training config
+
+A checkpoint is written into a hidden temporary folder and renamed into place, then
+``RUN_DIR/checkpoints/latest`` (a one-line text file) is replaced atomically. A run killed at any
+moment leaves the previous checkpoint and ``latest`` intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+
+import torch
+
+from ..models.weights import read_safetensors, write_safetensors, write_text
+
+
+def _flatten_optimizer(prefix: str, opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    sd = opt.state_dict()
+    tensors = {}
+    for idx, state in sd["state"].items():
+        for key, value in state.items():
+            t = value if isinstance(value, torch.Tensor) else torch.tensor(value)
+            tensors[f"{prefix}.state.{idx}.{key}"] = t
+    return tensors, {"param_groups": sd["param_groups"]}
+
+
+def _unflatten_optimizer(prefix: str, tensors: dict[str, torch.Tensor], meta: dict) -> dict:
+    state: dict[int, dict] = {}
+    for name, t in tensors.items():
+        if not name.startswith(prefix + ".state."):
+            continue
+        idx, key = name[len(prefix) + 7:].split(".", 1)
+        state.setdefault(int(idx), {})[key] = t
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def save_checkpoint(run_dir: str, step: int, nets: dict[str, torch.nn.Module], optimizers: dict[str, torch.optim.Optimizer],
+                    extra: dict, keep: int = 3) -> str:
+    root = os.path.join(run_dir, "checkpoints")
+    os.makedirs(root, exist_ok=True)
+    name = f"step-{step:07d}"
+    final = os.path.join(root, name)
+    tmp = tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=root)
+    try:
+        net_tensors = {f"{k}.{n}": t for k, net in nets.items() for n, t in net.state_dict().items()}
+        write_safetensors(os.path.join(tmp, "nets.safetensors"), net_tensors)
+        opt_tensors, opt_meta = {}, {}
+        for k, opt in optimizers.items():
+            t, meta = _flatten_optimizer(k, opt)
+            opt_tensors.update(t)
+            opt_meta[k] = meta
+        write_safetensors(os.path.join(tmp, "optim.safetensors"), opt_tensors)
+        rng = {"torch_cpu": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng.update({f"torch_cuda_{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
+        write_safetensors(os.path.join(tmp, "rng.safetensors"), rng)
+        write_text(os.path.join(tmp, "state.json"), json.dumps({"step": step, "optimizers": opt_meta, **extra}, indent=1))
+        if os.path.exists(final):
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    finally:
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+    write_text(os.path.join(root, "latest"), name + "\n")
+    _prune(root, keep)
+    return final
+
+
+def _prune(root: str, keep: int) -> None:
+    done = sorted(d for d in os.listdir(root) if d.startswith("step-"))
+    for old in done[:-keep] if keep > 0 else []:
+        shutil.rmtree(os.path.join(root, old), ignore_errors=True)
+    for d in os.listdir(root):  # leftovers of a run killed mid-write
+        if d.startswith(".tmp-"):
+            shutil.rmtree(os.path.join(root, d), ignore_errors=True)
+
+
+def latest_checkpoint(run_dir: str) -> str | None:
+    root = os.path.join(run_dir, "checkpoints")
+    pointer = os.path.join(root, "latest")
+    if os.path.isfile(pointer):
+        with open(pointer, encoding="utf-8") as fh:
+            path = os.path.join(root, fh.read().strip())
+        if os.path.isfile(os.path.join(path, "state.json")):
+            return path
+    # Fall back to the newest complete folder (state.json is written last).
+    done = sorted(d for d in os.listdir(root) if d.startswith("step-")) if os.path.isdir(root) else []
+    for d in reversed(done):
+        if os.path.isfile(os.path.join(root, d, "state.json")):
+            return os.path.join(root, d)
+    return None
+
+
+def load_checkpoint(path: str, nets: dict[str, torch.nn.Module], optimizers: dict[str, torch.optim.Optimizer] | None = None) -> dict:
+    """Restore networks (and optimisers, RNG) from a checkpoint folder; return its state.json."""
+    with open(os.path.join(path, "state.json"), encoding="utf-8") as fh:
+        state = json.load(fh)
+    tensors, _ = read_safetensors(os.path.join(path, "nets.safetensors"))
+    for k, net in nets.items():
+        prefix = k + "."
+        net.load_state_dict({n[len(prefix):]: t for n, t in tensors.items() if n.startswith(prefix)}, strict=True)
+    if optimizers:
+        opt_tensors, _ = read_safetensors(os.path.join(path, "optim.safetensors"))
+        for k, opt in optimizers.items():
+            opt.load_state_dict(_unflatten_optimizer(k, opt_tensors, state["optimizers"][k]))
+        rng, _ = read_safetensors(os.path.join(path, "rng.safetensors"))
+        torch.set_rng_state(rng["torch_cpu"])
+        if torch.cuda.is_available():
+            cuda = [rng[k] for k in sorted(rng) if k.startswith("torch_cuda_")]
+            if len(cuda) == torch.cuda.device_count():
+                torch.cuda.set_rng_state_all(cuda)
+    return state

@@ -1,0 +1,137 @@
+"""Training configuration: one dataclass, every field documented; JSON files in ``training/configs/``.
+
+A config file holds ``{"model": {...StyleFusionConfig fields...}, ...TrainingConfig fields...}``;
+unknown keys are refused so a typo cannot silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+
+from ..models.config import StyleFusionConfig
+
+
+@dataclass
+class LossWeights:
+    """λ for each term of the generator objective (the discriminator has only adversarial + R1)."""
+
+    adversarial: float = 0.1
+    """Non-saturating GAN loss −E[log D(G(c,s,z))]: pushes outputs towards real artworks' texture."""
+    content: float = 1.0
+    """Φ-feature distance (instance-normalised, so colour changes are free) between output and photo."""
+    style: float = 1.0
+    """Φ-feature mean/std distance between output and style image (AdaIN's style loss), all style layers."""
+    gram: float = 20.0
+    """Φ-feature Gram-matrix distance (Gatys): channel correlations = texture and brush marks."""
+    color: float = 10.0
+    """RGB mean + covariance distance between output and style image at three scales (palette)."""
+    reconstruction: float = 10.0
+    """L1 distance of G(E_c(x), E_s(x)) to x, for photos (strength 0) and artworks (MUNIT's image term)."""
+    style_latent: float = 1.0
+    """L1 between E_s(G(c,s,z)) and s: the output must carry the style it was given."""
+    content_latent: float = 1.0
+    """L1 between E_c(G(c,s,z)) and c: the output must keep the content code it was given."""
+
+
+@dataclass
+class TrainingConfig:
+    model: StyleFusionConfig = field(default_factory=StyleFusionConfig)
+    """Architecture of the networks (see ``models/config.py``)."""
+    losses: LossWeights = field(default_factory=LossWeights)
+    """Weights λ of the loss terms."""
+    crop_size: int = 256
+    """Side of the random square crops of content and style images."""
+    crop_scale: tuple[float, float] = (0.25, 1.0)
+    """Area range (fraction of the image) of random resized crops before scaling to crop_size."""
+    batch_size: int = 8
+    """Content/style pairs per step and per process."""
+    lr_generator: float = 2e-4
+    """Adam learning rate of E_c, E_s and G."""
+    lr_discriminator: float = 2e-4
+    """Adam learning rate of D."""
+    betas: tuple[float, float] = (0.0, 0.99)
+    """Adam β1, β2 for both (β1 = 0 as in StyleGAN2 / StarGAN v2: steadier adversarial training)."""
+    r1_gamma: float = 1.0
+    """R1 penalty γ/2·E[‖∇D(x)‖²] on real artworks: keeps D smooth so G and D stay balanced."""
+    r1_every: int = 4
+    """Apply R1 every N steps (lazy regularisation), scaled by N."""
+    d_every: int = 1
+    """Update D every N generator steps (raise it if D overpowers G)."""
+    ema_decay: float = 0.999
+    """EMA decay of the inference networks; exported models use the EMA weights."""
+    style_balance: str = "uniform"
+    """How style images are drawn: 'uniform' over files, or 'by_folder' (each sub-folder equally often)."""
+    perceptual: str = "efficientnet_lite0"
+    """Frozen network Φ for content/style losses: 'efficientnet_lite0' (offline) or 'vgg19' (Hub)."""
+    content_layers: tuple[int, ...] = (2, 3)
+    """Indices into Φ's feature list used by the content loss (Lite0 taps: strides 2, 4, 8, 16)."""
+    style_layers: tuple[int, ...] = (0, 1, 2, 3)
+    """Indices into Φ's feature list used by the style and Gram losses."""
+    holdout_fraction: float = 0.08
+    """Fraction of content and style files kept out of training (by a hash of the file name)."""
+    seed: int = 0
+    """Seeds everything; each step reseeds from (seed, step, rank), so resumed runs continue exactly."""
+    log_every: int = 10
+    """Write a line to stats.jsonl (and TensorBoard) every N steps."""
+    sample_every: int = 250
+    """Write samples/step-N.png (fixed photos × fixed styles) every N steps."""
+    checkpoint_every: int = 250
+    """Write a checkpoint every N steps (and always at the end of a run)."""
+    keep_checkpoints: int = 3
+    """How many recent checkpoints to keep."""
+    max_bad_steps: int = 5
+    """Stop the run after this many NaN/inf losses in a row."""
+    cache_images: bool = True
+    """Keep decoded images in memory (fine for a few thousand images; turn off for COCO/WikiArt)."""
+    threads: int = 0
+    """torch CPU threads (0 = PyTorch's default)."""
+
+    # -- JSON ----------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        data = dataclasses.asdict(self)
+        data["model"] = self.model.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "config") -> "TrainingConfig":
+        data = dict(data)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"{source}: unknown training config field {unknown[0]!r}")
+        model = data.pop("model", None)
+        losses = data.pop("losses", None) or {}
+        loss_fields = {f.name for f in dataclasses.fields(LossWeights)}
+        bad = sorted(set(losses) - loss_fields)
+        if bad:
+            raise ValueError(f"{source}: unknown loss weight {bad[0]!r} (known: {', '.join(sorted(loss_fields))})")
+        for key in ("crop_scale", "betas", "content_layers", "style_layers"):
+            if key in data:
+                data[key] = tuple(data[key])
+        model_config = StyleFusionConfig() if model is None else StyleFusionConfig.from_dict(
+            {"format_version": 1, **model} if "format_version" not in model else model, source=f"{source} (model)"
+        )
+        return cls(model=model_config, losses=LossWeights(**losses), **data)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "TrainingConfig":
+        path = os.fspath(path)
+        if not os.path.isfile(path):
+            builtin = os.path.join(os.path.dirname(__file__), "configs", f"{path}.json")
+            if os.path.isfile(builtin):
+                path = builtin
+            else:
+                raise FileNotFoundError(f"--config: {path} not found (built-in configs: {', '.join(builtin_configs())})")
+        with open(path, encoding="utf-8") as fh:
+            return cls.from_dict(json.load(fh), source=path)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+
+def builtin_configs() -> list[str]:
+    folder = os.path.join(os.path.dirname(__file__), "configs")
+    return sorted(f[:-5] for f in os.listdir(folder) if f.endswith(".json"))

@@ -1,0 +1,371 @@
+"""The training loop: the paper's adversarial game plus content, style and reconstruction terms.
+
+Each step (batch of content photos x_c and style images x_s, noise z):
+
+    c = E_c(x_c),  s = E_s(x_s),  y = G(c, s, z)                       stylised photo
+    r_c = G(c, E_s(x_c), z),  r_s = G(E_c(x_s), s, z)                  reconstructions
+    G step: λ_adv·softplus(−D(y)) + λ_content·𝓛_content(y, x_c) + λ_style·𝓛_style(y, x_s)
+            + λ_gram·𝓛_gram + λ_color·𝓛_color + λ_rec·(𝓛_rec(r_c, x_c) + 𝓛_rec(r_s, x_s))
+            + λ_s·|E_s(y) − s| + λ_c·|E_c(y) − c|
+    D step: softplus(−D(x_s)) + softplus(D(y)) [+ lazy R1 on x_s]
+
+The inference networks' EMA is what gets exported. Every step reseeds its data and noise from
+(seed, step, rank), so a resumed run draws exactly what an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import time
+from contextlib import nullcontext
+
+import torch
+import torch.nn.functional as F
+
+from ..models.bundle import StyleFusionModel
+from ..models.config import StyleFusionConfig
+from ..models.discriminator import Discriminator
+from . import distributed as dist_utils
+from . import losses as L
+from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from .config import TrainingConfig
+from .dataset import ImageFolder
+from .perceptual import load_perceptual
+from .samples import save_sample_grid
+
+
+class TrainingError(RuntimeError):
+    """The run cannot continue (diverged, no data…); the message says what to do."""
+
+
+class TrainingNets(StyleFusionModel):
+    """E_c, E_s and G with the training forward pass, so DistributedDataParallel sees one module."""
+
+    def forward(self, content: torch.Tensor, style: torch.Tensor, noise: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        E_c, E_s, G = self.feature_extractor, self.style_encoder, self.generator
+        both = torch.cat([content, style])
+        codes = E_c(both)
+        styles = E_s(both)
+        c, c_style = codes.chunk(2)
+        s_content, s = styles.chunk(2)
+        n2 = [torch.cat([z, z]) for z in noise]
+        # One batched G pass for the stylised photo and the photo's reconstruction.
+        out = G(torch.cat([c, c]), torch.cat([s, s_content]), n2)
+        stylised, recon_content = out.chunk(2)
+        recon_style = G(c_style, s, noise)
+        return {
+            "stylised": stylised, "recon_content": recon_content, "recon_style": recon_style,
+            "content_code": c, "style_vector": s,
+            "stylised_code": E_c(stylised), "stylised_style": E_s(stylised),
+        }
+
+
+def _step_generator(seed: int, step: int, rank: int) -> torch.Generator:
+    return torch.Generator().manual_seed((seed * 1_000_003 + step * 7_919 + rank * 104_729) % (2 ** 63))
+
+
+class Trainer:
+    """Owns the networks, optimisers, data and run folder of one training run."""
+
+    loss_names = ("adv", "content", "style", "gram", "color", "rec", "style_lat", "content_lat", "g_total",
+                  "d_loss", "r1", "d_real", "d_fake")
+
+    def __init__(self, config: TrainingConfig, content_dir: str, style_dir: str, run_dir: str,
+                 resume: bool = False, device: str | None = None, progress: bool = True):
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.rank, self.world = dist_utils.setup(self.device)
+        if self.device.type == "cuda" and self.world > 1:
+            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(self.device)
+        self.run_dir = run_dir
+        self.show_progress = progress and self.rank == 0
+        os.makedirs(run_dir, exist_ok=True)
+
+        saved = os.path.join(run_dir, "config.json")
+        checkpoint = latest_checkpoint(run_dir) if resume else None
+        if resume and os.path.isfile(saved):
+            config = _resolve_resume_config(saved, config)
+        self.config = config
+        if config.threads:
+            torch.set_num_threads(config.threads)
+
+        self.content = ImageFolder(content_dir, config.holdout_fraction, config.cache_images)
+        self.style = ImageFolder(style_dir, config.holdout_fraction, config.cache_images, config.style_balance)
+
+        torch.manual_seed(config.seed)
+        self.nets = TrainingNets(config.model).train().to(self.device)
+        self.ema = StyleFusionModel(config.model).to(self.device)
+        self.ema.load_state_dict(self.nets.state_dict())
+        self.ema.eval().requires_grad_(False)
+        self.disc = Discriminator(config.model).to(self.device)
+        self.phi = load_perceptual(config.perceptual).to(self.device)
+
+        self.opt_g = torch.optim.Adam(self.nets.parameters(), lr=config.lr_generator, betas=config.betas)
+        self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=config.lr_discriminator, betas=config.betas)
+        self.step = 0
+        self.elapsed = 0.0
+        self.bad_steps = 0
+        if checkpoint:
+            state = load_checkpoint(checkpoint, self._checkpoint_nets(), self._checkpoint_optimizers())
+            self.step, self.elapsed = state["step"], state.get("elapsed_seconds", 0.0)
+            self.bad_steps = state.get("bad_steps", 0)
+        self.nets_ddp = dist_utils.wrap(self.nets, self.device)
+        self.disc_ddp = dist_utils.wrap(self.disc, self.device)
+
+        amp = self.device.type == "cuda"
+        self.amp_dtype = torch.bfloat16 if amp and torch.cuda.is_bf16_supported() else torch.float16
+        self.autocast = (lambda: torch.autocast("cuda", dtype=self.amp_dtype)) if amp else nullcontext
+        self.scaler = torch.amp.GradScaler("cuda", enabled=amp and self.amp_dtype == torch.float16)
+        self.fixed = self._fixed_samples()
+        if self.rank == 0:
+            with open(saved, "w", encoding="utf-8") as fh:
+                fh.write(config.to_json())
+            self._write_data_report()
+        self.writer = self._tensorboard()
+        self._stop_requested = False
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+    def _checkpoint_nets(self):
+        return {"nets": self.nets, "ema": self.ema, "disc": self.disc}
+
+    def _checkpoint_optimizers(self):
+        return {"opt_g": self.opt_g, "opt_d": self.opt_d}
+
+    def _write_data_report(self):
+        report = {
+            name: {"root": os.path.abspath(d.root), "images": len(d.paths), "held_out": [os.path.basename(p) for p in d.held_out],
+                   "skipped": d.skipped}
+            for name, d in (("content", self.content), ("style", self.style))
+        }
+        with open(os.path.join(self.run_dir, "data.json"), "w", encoding="utf-8") as fh:
+            json.dump(report, fh, indent=1)
+        for name, d in (("content", self.content), ("style", self.style)):
+            if d.skipped:
+                print(f"[stylefusion] skipped {len(d.skipped)} unreadable {name} image(s), e.g. {d.skipped[0]}")
+
+    def _tensorboard(self):
+        if self.rank != 0:
+            return None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # tensorboard not installed: stats.jsonl is still written
+            return None
+        return SummaryWriter(os.path.join(self.run_dir, "tensorboard"))
+
+    def _fixed_samples(self):
+        """Fixed photos × fixed styles for comparable sample grids (held-out photos when there are some)."""
+        size = max(self.config.crop_size, 64)
+        def pick(folder: ImageFolder, n: int):
+            pool = folder.held_out or folder.paths
+            step = max(1, len(pool) // n)
+            from .dataset import load_rgb
+            imgs = []
+            for p in pool[::step][:n]:
+                try:
+                    img = load_rgb(p).float()[None] / 255
+                except (OSError, ValueError):
+                    continue
+                imgs.append(F.interpolate(img, size=(size, size), mode="bilinear", antialias=True, align_corners=False))
+            return torch.cat(imgs) if imgs else None
+        return pick(self.content, 4), pick(self.style, 4)
+
+    # -- one step ------------------------------------------------------------------------------
+    def _batch(self, gen: torch.Generator):
+        cfg = self.config
+        content = self.content.batch(cfg.batch_size, cfg.crop_size, cfg.crop_scale, gen).to(self.device)
+        style = self.style.batch(cfg.batch_size, cfg.crop_size, cfg.crop_scale, gen).to(self.device)
+        n = cfg.crop_size // 4
+        noise = [torch.randn(cfg.batch_size, 1, n, n, generator=gen).to(self.device)
+                 for _ in range(self.nets.generator.n_noise)]
+        return content, style, noise
+
+    def train_step(self) -> dict[str, float]:
+        cfg, lw = self.config, self.config.losses
+        step = self.step + 1
+        gen = _step_generator(cfg.seed, step, self.rank)
+        content, style, noise = self._batch(gen)
+
+        # ---- G step (D frozen) ----
+        self.disc.requires_grad_(False)
+        with self.autocast():
+            out = self.nets_ddp(content, style, noise)
+            y = out["stylised"]
+            f_y = [f.float() for f in self.phi(y)]
+            with torch.no_grad():
+                f_c, f_s = zip(*(f.float().chunk(2) for f in self.phi(torch.cat([content, style]))))
+            terms = {
+                "adv": L.g_adv_loss(self.disc_ddp(y)) if lw.adversarial else y.new_zeros(()),
+                "content": L.content_loss(f_y, f_c, cfg.content_layers),
+                "style": L.style_stats_loss(f_y, f_s, cfg.style_layers),
+                "gram": L.gram_loss(f_y, f_s, cfg.style_layers),
+                "color": L.color_loss(y.float(), style),
+                "rec": L.reconstruction_loss(out["recon_content"].float(), content)
+                + L.reconstruction_loss(out["recon_style"].float(), style),
+                "style_lat": F.l1_loss(out["stylised_style"].float(), out["style_vector"].detach().float()),
+                "content_lat": F.l1_loss(out["stylised_code"].float(), out["content_code"].detach().float()),
+            }
+            weights = {"adv": lw.adversarial, "content": lw.content, "style": lw.style, "gram": lw.gram,
+                       "color": lw.color, "rec": lw.reconstruction, "style_lat": lw.style_latent,
+                       "content_lat": lw.content_latent}
+            g_total = sum(weights[k] * v for k, v in terms.items())
+        self.opt_g.zero_grad(set_to_none=True)
+        self.scaler.scale(g_total).backward()
+        ok = self._all_finite(g_total)
+        if ok:
+            self.scaler.step(self.opt_g)
+            self.scaler.update()
+            self._update_ema(step)
+        else:
+            self.opt_g.zero_grad(set_to_none=True)
+
+        # ---- D step ----
+        stats = {k: float(v.detach()) for k, v in terms.items()}
+        stats["g_total"] = float(g_total.detach())
+        self.disc.requires_grad_(True)
+        if step % cfg.d_every == 0 and lw.adversarial:
+            with self.autocast():
+                real_logits = self.disc_ddp(style)
+                fake_logits = self.disc_ddp(y.detach())
+                d_total = L.d_loss(real_logits, fake_logits)
+            self.opt_d.zero_grad(set_to_none=True)
+            self.scaler.scale(d_total).backward()
+            r1 = torch.zeros(())
+            if cfg.r1_gamma and step % cfg.r1_every == 0:
+                real = style.detach().requires_grad_(True)
+                r1 = L.r1_penalty(real, self.disc(real))  # double backward: outside DDP, reduced below
+                (cfg.r1_gamma / 2 * cfg.r1_every * r1).backward()
+                dist_utils.all_reduce_grads(self.disc)
+            d_ok = self._all_finite(d_total + r1.detach())
+            if d_ok:
+                self.scaler.step(self.opt_d)
+                self.scaler.update()
+            else:
+                self.opt_d.zero_grad(set_to_none=True)
+            ok = ok and d_ok
+            stats.update(d_loss=float(d_total.detach()), r1=float(r1.detach()),
+                         d_real=float(torch.cat([l.detach().flatten() for l in real_logits]).sigmoid().mean()),
+                         d_fake=float(torch.cat([l.detach().flatten() for l in fake_logits]).sigmoid().mean()))
+
+        self.step = step
+        if ok:
+            self.bad_steps = 0
+        else:
+            self.bad_steps += 1
+            self._log_event({"step": step, "event": "non-finite loss, step skipped", "losses": stats})
+            if self.bad_steps >= cfg.max_bad_steps:
+                raise TrainingError(
+                    f"training diverged: the loss was NaN/inf for {self.bad_steps} steps in a row (last at step {step}). "
+                    f"Resume from the last checkpoint with lower learning rates (lr_generator/lr_discriminator) "
+                    f"or a smaller adversarial weight, and check the data for broken images."
+                )
+        return stats
+
+    def _all_finite(self, loss: torch.Tensor) -> bool:
+        flag = torch.tensor([1.0 if bool(torch.isfinite(loss.detach()).all()) else 0.0], device=self.device)
+        if self.world > 1:
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MIN)
+        return bool(flag.item() > 0)
+
+    @torch.no_grad()
+    def _update_ema(self, step: int):
+        decay = min(self.config.ema_decay, (1 + step) / (10 + step))
+        for p_ema, p in zip(self.ema.parameters(), self.nets.parameters()):
+            p_ema.lerp_(p.detach(), 1 - decay)
+        for b_ema, b in zip(self.ema.buffers(), self.nets.buffers()):
+            b_ema.copy_(b)
+        self.ema.weights_changed()
+
+    # -- outputs -------------------------------------------------------------------------------
+    def _log_event(self, record: dict):
+        if self.rank != 0:
+            return
+        with open(os.path.join(self.run_dir, "stats.jsonl"), "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+    def save(self):
+        if self.rank == 0:
+            save_checkpoint(self.run_dir, self.step, self._checkpoint_nets(), self._checkpoint_optimizers(),
+                            {"elapsed_seconds": self.elapsed, "bad_steps": self.bad_steps,
+                             "config": self.config.to_dict(), "world_size": self.world},
+                            keep=self.config.keep_checkpoints)
+        dist_utils.barrier()
+
+    def sample(self):
+        if self.rank == 0 and self.fixed[0] is not None and self.fixed[1] is not None:
+            path = os.path.join(self.run_dir, "samples", f"step-{self.step:07d}.png")
+            save_sample_grid(self.ema, self.fixed[0], self.fixed[1], path)
+
+    def _request_stop(self, signum, frame):
+        self._stop_requested = True
+
+    def run(self, total_steps: int) -> None:
+        cfg = self.config
+        handlers = {}
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                handlers[sig] = signal.signal(sig, self._request_stop)
+            except ValueError:  # not the main thread
+                pass
+        bar = None
+        if self.show_progress:
+            try:
+                from tqdm import tqdm
+                bar = tqdm(total=total_steps, initial=self.step, desc="train", dynamic_ncols=True)
+            except ImportError:
+                bar = None
+        window_start, window_steps = time.perf_counter(), 0
+        try:
+            while self.step < total_steps and not self._stop_requested:
+                t0 = time.perf_counter()
+                stats = self.train_step()
+                self.elapsed += time.perf_counter() - t0
+                window_steps += 1
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix({k: f"{stats[k]:.3g}" for k in ("g_total", "content", "style", "gram", "adv", "d_loss") if k in stats})
+                if self.step % cfg.log_every == 0:
+                    stats = dist_utils.mean_across(stats)
+                    now = time.perf_counter()
+                    record = {"step": self.step, "elapsed_seconds": round(self.elapsed, 1),
+                              "sec_per_step": round((now - window_start) / window_steps, 3), **stats}
+                    window_start, window_steps = now, 0
+                    self._log_event(record)
+                    if self.writer is not None:
+                        for k, v in stats.items():
+                            self.writer.add_scalar(f"loss/{k}", v, self.step)
+                if self.step % cfg.sample_every == 0:
+                    self.sample()
+                if self.step % cfg.checkpoint_every == 0:
+                    self.save()
+        finally:
+            if bar is not None:
+                bar.close()
+            for sig, h in handlers.items():
+                signal.signal(sig, h)
+        self.save()  # a run always ends with a checkpoint
+        if self.step % cfg.sample_every:
+            self.sample()
+        if self.writer is not None:
+            self.writer.close()
+
+
+def _resolve_resume_config(saved_path: str, given: TrainingConfig) -> TrainingConfig:
+    with open(saved_path, encoding="utf-8") as fh:
+        saved = TrainingConfig.from_dict(json.load(fh), source=saved_path)
+    if saved.model != given.model:
+        print(f"[stylefusion] --resume: using the run's own config {saved_path} (its architecture differs from --config)")
+        return saved
+    return given
+
+
+def train(config: TrainingConfig, content_dir: str, style_dir: str, run_dir: str, steps: int,
+          resume: bool = False, device: str | None = None, progress: bool = True) -> Trainer:
+    trainer = Trainer(config, content_dir, style_dir, run_dir, resume=resume, device=device, progress=progress)
+    try:
+        trainer.run(steps)
+    finally:
+        dist_utils.cleanup()
+    return trainer

@@ -1,0 +1,78 @@
+"""Loss terms of the hybrid model. Each is one small function; the training loop weights them.
+
+Adversarial (the paper's min-max, 𝓛(G,D) = E[log D(x)] + E[log(1 − D(G(z)))]):
+  * D maximises it: ``d_loss`` = softplus(−D(x)) + softplus(D(G(z))) (= −log σ(D(x)) − log(1 − σ(D(G(z))))),
+    plus ``r1_penalty`` γ/2·‖∇ₓD(x)‖² on real images.
+  * G uses the non-saturating form ``g_adv_loss`` = softplus(−D(G(z))) = −log σ(D(G(z))), which gives
+    strong gradients early, when D easily rejects G's images.
+Perceptual terms compare features of a frozen network Φ (see ``perceptual.py``).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..models.layers import channel_stats
+
+
+def d_loss(real_logits: list[torch.Tensor], fake_logits: list[torch.Tensor]) -> torch.Tensor:
+    return sum(F.softplus(-r).mean() + F.softplus(f).mean() for r, f in zip(real_logits, fake_logits)) / len(real_logits)
+
+
+def g_adv_loss(fake_logits: list[torch.Tensor]) -> torch.Tensor:
+    return sum(F.softplus(-f).mean() for f in fake_logits) / len(fake_logits)
+
+
+def r1_penalty(real: torch.Tensor, real_logits: list[torch.Tensor]) -> torch.Tensor:
+    """E[‖∇ₓ D(x)‖²] over real images (``real`` must require grad)."""
+    grad, = torch.autograd.grad(sum(l.sum() for l in real_logits), real, create_graph=True)
+    return grad.square().sum(dim=(1, 2, 3)).mean()
+
+
+def _normalized(f: torch.Tensor) -> torch.Tensor:
+    mean, std = channel_stats(f)
+    return (f - mean) / std
+
+
+def content_loss(out_feats, content_feats, layers) -> torch.Tensor:
+    """Instance-normalised Φ features must match: structure kept, colour and contrast free to change."""
+    return sum(F.mse_loss(_normalized(out_feats[i]), _normalized(content_feats[i])) for i in layers) / len(layers)
+
+
+def style_stats_loss(out_feats, style_feats, layers) -> torch.Tensor:
+    total = 0.0
+    for i in layers:
+        mo, so = channel_stats(out_feats[i])
+        ms, ss = channel_stats(style_feats[i])
+        total = total + F.mse_loss(mo, ms) + F.mse_loss(so, ss)
+    return total / len(layers)
+
+
+def gram(f: torch.Tensor) -> torch.Tensor:
+    b, c, h, w = f.shape
+    x = f.reshape(b, c, h * w).float()
+    return x @ x.transpose(1, 2) / (c * h * w)
+
+
+def gram_loss(out_feats, style_feats, layers) -> torch.Tensor:
+    return sum(F.mse_loss(gram(out_feats[i]), gram(style_feats[i])) for i in layers) / len(layers)
+
+
+def color_loss(out: torch.Tensor, style: torch.Tensor, scales=(1, 4, 16)) -> torch.Tensor:
+    """RGB mean and 3x3 covariance of output vs style image, at several blur scales (palette + tonal layout)."""
+    total = 0.0
+    for s in scales:
+        a = F.avg_pool2d(out, s) if s > 1 else out
+        b = F.avg_pool2d(style, s) if s > 1 else style
+        a, b = a.flatten(2), b.flatten(2)
+        ma, mb = a.mean(-1, keepdim=True), b.mean(-1, keepdim=True)
+        ca = (a - ma) @ (a - ma).transpose(1, 2) / a.shape[-1]
+        cb = (b - mb) @ (b - mb).transpose(1, 2) / b.shape[-1]
+        total = total + F.mse_loss(ma, mb) + F.mse_loss(ca, cb) * 10
+    return total / len(scales)
+
+
+def reconstruction_loss(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """MUNIT's image reconstruction term: L1 in pixels."""
+    return F.l1_loss(out, target)
