@@ -1,0 +1,135 @@
+"""Where models and styles live, and safe names inside those places.
+
+Two kinds of folders: ``stylefusion`` (models: folders or single ``.safetensors`` files) and
+``stylefusion_styles`` (style files). Inside ComfyUI the nodes register them with
+``folder_paths`` and install a provider here (see ``set_folder_provider``); everywhere else they
+are ``$STYLEFUSION_MODELS_DIR/stylefusion`` and ``$STYLEFUSION_MODELS_DIR/stylefusion_styles``,
+with ``STYLEFUSION_MODELS_DIR`` defaulting to ``~/.local/share/stylefusion/models``
+(``$XDG_DATA_HOME/stylefusion/models`` when that is set).
+
+Nothing in this module imports ComfyUI: the nodes layer passes ComfyUI's folders in.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+from .errors import InputError
+
+MODELS_KIND = "stylefusion"
+STYLES_KIND = "stylefusion_styles"
+KINDS = (MODELS_KIND, STYLES_KIND)
+
+#: kind → list of folders, first = where downloads and saved styles go.
+FolderProvider = Callable[[str], list[str]]
+_provider: FolderProvider | None = None
+
+BUNDLED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")
+
+
+def default_models_root() -> str:
+    env = os.environ.get("STYLEFUSION_MODELS_DIR")
+    if env:
+        return os.path.abspath(os.path.expanduser(env))
+    data_home = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(data_home, "stylefusion", "models")
+
+
+def set_folder_provider(provider: FolderProvider | None) -> None:
+    """Let the host application (ComfyUI) say where each kind of folder is."""
+    global _provider
+    _provider = provider
+
+
+def folders(kind: str) -> list[str]:
+    """Search folders for ``kind``, the first being the one written to."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown folder kind {kind!r}")
+    if _provider is not None:
+        found = [os.path.abspath(f) for f in _provider(kind) if f]
+        if found:
+            return found
+    return [os.path.join(default_models_root(), kind)]
+
+
+def write_folder(kind: str) -> str:
+    folder = folders(kind)[0]
+    os.makedirs(folder, exist_ok=True)
+    return folder
+
+
+def safe_join(base: str, name: str, what: str = "name") -> str:
+    """``base/name`` if it stays inside ``base``; otherwise an InputError naming ``what``.
+
+    Refuses absolute paths, ``..`` components, drive letters, NUL and control characters, so names
+    from workflows or users can never point outside the models folders.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise InputError(f"{what}: is empty")
+    if any(ord(ch) < 32 for ch in name) or "\x7f" in name:
+        raise InputError(f"{what}: {name!r} contains control characters")
+    normalized = name.replace("\\", "/")
+    parts = normalized.split("/")
+    if normalized.startswith("/") or (len(parts[0]) == 2 and parts[0][1] == ":") or any(p in ("..",) for p in parts):
+        raise InputError(f"{what}: {name!r} must be a plain name inside the models folder (no '..' or absolute paths)")
+    base_abs = os.path.realpath(base)
+    path = os.path.realpath(os.path.join(base_abs, *[p for p in parts if p not in ("", ".")]))
+    if os.path.commonpath([base_abs, path]) != base_abs:
+        raise InputError(f"{what}: {name!r} points outside {base}")
+    return path
+
+
+def list_models() -> list[str]:
+    """Names of local models: sub-folders holding model.safetensors and top-level .safetensors files."""
+    names: list[str] = []
+    for folder in folders(MODELS_KIND):
+        if not os.path.isdir(folder):
+            continue
+        for entry in sorted(os.listdir(folder)):
+            full = os.path.join(folder, entry)
+            if entry.startswith("."):
+                continue
+            if os.path.isdir(full) and os.path.isfile(os.path.join(full, "model.safetensors")):
+                names.append(entry)
+            elif os.path.isfile(full) and entry.lower().endswith(".safetensors"):
+                names.append(entry)
+    return sorted(dict.fromkeys(names))
+
+
+def list_styles() -> list[str]:
+    names: list[str] = []
+    for folder in folders(STYLES_KIND):
+        if not os.path.isdir(folder):
+            continue
+        for root, dirs, files in os.walk(folder):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for f in sorted(files):
+                if f.lower().endswith(".safetensors") and not f.startswith("."):
+                    names.append(os.path.relpath(os.path.join(root, f), folder).replace(os.sep, "/"))
+    return sorted(dict.fromkeys(names))
+
+
+def find_in(kind: str, name: str) -> str | None:
+    """The first existing ``folder/name`` among the folders of ``kind`` (safely joined)."""
+    for folder in folders(kind):
+        path = safe_join(folder, name, "model" if kind == MODELS_KIND else "style")
+        if os.path.exists(path):
+            return path
+    return None
+
+
+def bundled_models() -> dict[str, str]:
+    """Models shipped with the pack: name → folder (the default first)."""
+    if not os.path.isdir(BUNDLED_DIR):
+        return {}
+    found = {d: os.path.join(BUNDLED_DIR, d) for d in sorted(os.listdir(BUNDLED_DIR))
+             if os.path.isfile(os.path.join(BUNDLED_DIR, d, "model.safetensors"))}
+    default = DEFAULT_MODEL if DEFAULT_MODEL in found else None
+    if default:
+        found = {default: found.pop(default), **found}
+    return found
+
+
+#: The bundled model used when no other is chosen.
+DEFAULT_MODEL = "stylefusion-base"

@@ -1,0 +1,57 @@
+"""Style files: ``.safetensors`` holding style vectors ``[B,D]`` and metadata.
+
+Metadata keys: ``stylefusion_style`` (format version), ``name``, ``model_fingerprint``,
+``model_name``, ``source`` (free text: where the style came from). A style made by another model
+is refused with both model names in the message.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .api import StyleVector
+from .bundle import StyleFusionModel
+from .errors import ModelFormatError, ModelMismatchError
+from .weights import read_safetensors, write_safetensors
+
+STYLE_FORMAT_VERSION = 1
+STYLE_KEY = "style_vectors"
+
+
+def save_style(style: StyleVector, path: str | os.PathLike, source: str = "") -> str:
+    path = os.fspath(path)
+    if not path.lower().endswith(".safetensors"):
+        path += ".safetensors"
+    write_safetensors(path, {STYLE_KEY: style.tensor.float().cpu()}, {
+        "stylefusion_style": str(STYLE_FORMAT_VERSION), "name": style.name,
+        "model_fingerprint": style.model_fingerprint, "model_name": style.model_name, "source": source,
+    })
+    return path
+
+
+def load_style(path: str | os.PathLike, model: StyleFusionModel | None = None) -> StyleVector:
+    """Read a style file; with ``model``, refuse styles made by a different model."""
+    path = os.fspath(path)
+    tensors, meta = read_safetensors(path)
+    if "stylefusion_style" not in meta or STYLE_KEY not in tensors:
+        raise ModelFormatError(f"{path}: not a StyleFusion style file (no style vectors in it)")
+    try:
+        version = int(meta["stylefusion_style"])
+    except ValueError:
+        raise ModelFormatError(f"{path}: unreadable style format version {meta['stylefusion_style']!r}") from None
+    if version > STYLE_FORMAT_VERSION:
+        raise ModelFormatError(f"{path}: style format {version} is newer than this StyleFusion reads; update the pack")
+    vectors = tensors[STYLE_KEY]
+    if vectors.dim() != 2:
+        raise ModelFormatError(f"{path}: style vectors must be [B,D], found shape {tuple(vectors.shape)}")
+    style = StyleVector(vectors.float(), meta.get("model_fingerprint", ""), meta.get("model_name", "unknown"),
+                        meta.get("name") or os.path.splitext(os.path.basename(path))[0])
+    if model is not None:
+        if style.model_fingerprint != model.fingerprint:
+            raise ModelMismatchError(
+                f"style: {os.path.basename(path)} was made by model {style.model_name} [{style.model_fingerprint[:8]}], "
+                f"not by the loaded model {model.display_name}; encode the style again with this model"
+            )
+        if vectors.shape[1] != model.config.style_dim:
+            raise ModelFormatError(f"{path}: style vectors have {vectors.shape[1]} values, the model needs {model.config.style_dim}")
+    return style
