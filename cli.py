@@ -23,33 +23,6 @@ def command(name: str, help_text: str):
     return register
 
 
-# -- train ------------------------------------------------------------------------------------------
-def _train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", required=True, help="training config JSON, or a built-in name (tiny, default)")
-    p.add_argument("--content", required=True, help="folder of content photos (read recursively)")
-    p.add_argument("--style", required=True, help="folder of style images (read recursively)")
-    p.add_argument("--out", required=True, help="run folder: checkpoints, samples, stats.jsonl")
-    p.add_argument("--steps", type=int, required=True, help="total step count of the run")
-    p.add_argument("--resume", action="store_true", help="continue from the run folder's latest checkpoint")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: cuda if available)")
-    p.add_argument("--no-progress", action="store_true", help="no tqdm bar (logs still go to stats.jsonl)")
-
-
-@command("train", "train a model (see training/README.md)")(_train_args)
-def _train(args: argparse.Namespace) -> int:
-    from .training.config import TrainingConfig
-    from .training.loop import train
-
-    config = TrainingConfig.load(args.config)
-    if args.steps <= 0:
-        raise ValueError("--steps: must be a positive total step count")
-    trainer = train(config, args.content, args.style, args.out, args.steps, resume=args.resume,
-                    device=args.device, progress=not args.no_progress)
-    if trainer.rank == 0:
-        print(f"[stylefusion] run {args.out}: step {trainer.step}, {trainer.elapsed / 60:.1f} min of training")
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     _load_optional_commands()
     parser = argparse.ArgumentParser(prog="stylefusion", description="StyleFusion: GAN style transfer and image fusion")

