@@ -1,0 +1,232 @@
+"""Training pipeline: tiny runs, exact resume after a kill, corrupt data, NaN handling, DDP, export."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from stylefusion.models import StyleFusionModel
+from stylefusion.models.weights import read_safetensors
+from stylefusion.training import losses
+from stylefusion.training.checkpoint import latest_checkpoint
+from stylefusion.training.config import TrainingConfig
+from stylefusion.training.dataset import ImageFolder
+from stylefusion.training.loop import Trainer, TrainingError, train
+
+from conftest import make_image
+
+
+def _write_images(folder, n, seed, size=(80, 96)):
+    os.makedirs(folder, exist_ok=True)
+    for i in range(n):
+        img = make_image(1, *size, seed=seed + i)[0]
+        arr = (img.permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+        sub = os.path.join(folder, "sub") if i % 2 else folder  # recursive reading
+        os.makedirs(sub, exist_ok=True)
+        Image.fromarray(arr).save(os.path.join(sub, f"img{i}.{'png' if i % 3 else 'jpg'}"))
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    _write_images(root / "content", 6, seed=0)
+    _write_images(root / "style", 5, seed=100)
+    return str(root / "content"), str(root / "style")
+
+
+def tiny_config(**changes) -> TrainingConfig:
+    cfg = TrainingConfig.load("tiny")
+    for k, v in changes.items():
+        setattr(cfg, k, v)
+    return cfg
+
+
+def _nets(run_dir):
+    tensors, _ = read_safetensors(os.path.join(latest_checkpoint(run_dir), "nets.safetensors"))
+    return tensors
+
+
+def test_tiny_config_trains_writes_everything_and_exports(data, tmp_path):
+    run = str(tmp_path / "run")
+    trainer = train(tiny_config(), *data, run, steps=4, progress=False)
+    assert trainer.step == 4
+    for name in ("config.json", "data.json", "stats.jsonl"):
+        assert os.path.isfile(os.path.join(run, name))
+    lines = [json.loads(l) for l in open(os.path.join(run, "stats.jsonl"))]
+    assert [l["step"] for l in lines] == [1, 2, 3, 4]
+    assert {"adv", "content", "style", "gram", "color", "rec", "d_loss"} <= set(lines[0])
+    assert os.path.basename(latest_checkpoint(run)) == "step-0000004"
+    samples = sorted(os.listdir(os.path.join(run, "samples")))
+    assert samples == ["step-0000002.png", "step-0000004.png"]
+    assert Image.open(os.path.join(run, "samples", samples[-1])).size[0] > 64
+
+    from stylefusion.training.export import export
+
+    out = export(run, str(tmp_path / "model"), name="tiny-export")
+    model = StyleFusionModel.from_pretrained(out)
+    assert model.config.name == "tiny-export"
+    card = open(os.path.join(out, "README.md")).read()
+    assert "license: gpl-3.0" in card and "Steps: 4" in card
+    # The exported weights are the EMA networks of the checkpoint.
+    ema = {k[4:]: v for k, v in _nets(run).items() if k.startswith("ema.")}
+    assert all(torch.equal(ema[k], v) for k, v in model.state_dict().items())
+
+
+def test_export_loads_in_the_loader_node(data, tmp_path, isolated_models_dir):
+    run = str(tmp_path / "run")
+    train(tiny_config(), *data, run, steps=2, progress=False)
+    from stylefusion.training.export import export
+
+    export(run, str(isolated_models_dir / "stylefusion" / "my-tiny"))
+    from stylefusion.nodes import NODE_CLASS_MAPPINGS
+
+    cls = NODE_CLASS_MAPPINGS["StyleFusionModelLoader"]
+    (model,) = getattr(cls(), cls.FUNCTION)(model="my-tiny", hub_repo="", device="cpu", precision="fp32")
+    assert model is not None
+
+
+def test_resume_after_a_crash_continues_with_identical_state(data, tmp_path, monkeypatch):
+    straight = str(tmp_path / "straight")
+    train(tiny_config(), *data, straight, steps=4, progress=False)
+
+    crashed = str(tmp_path / "crashed")
+    original = Trainer.train_step
+
+    def crash_at_step_3(self):
+        if self.step == 2:
+            raise KeyboardInterrupt("simulated kill")
+        return original(self)
+
+    monkeypatch.setattr(Trainer, "train_step", crash_at_step_3)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config(checkpoint_every=2), *data, crashed, steps=4, progress=False)
+    monkeypatch.setattr(Trainer, "train_step", original)
+    assert os.path.basename(latest_checkpoint(crashed)) == "step-0000002"
+    resumed = train(tiny_config(), *data, crashed, steps=4, resume=True, progress=False)
+    assert resumed.step == 4
+    a, b = _nets(straight), _nets(crashed)
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a), "resumed run diverged from the uninterrupted one"
+    opt_a, _ = read_safetensors(os.path.join(latest_checkpoint(straight), "optim.safetensors"))
+    opt_b, _ = read_safetensors(os.path.join(latest_checkpoint(crashed), "optim.safetensors"))
+    assert all(torch.equal(opt_a[k], opt_b[k]) for k in opt_a)
+
+
+def test_sigkill_mid_run_never_corrupts_the_latest_checkpoint(data, tmp_path):
+    run = str(tmp_path / "killed")
+    cmd = [sys.executable, "-m", "stylefusion", "train", "--config", "tiny", "--content", data[0],
+           "--style", data[1], "--out", run, "--steps", "100000", "--no-progress"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not os.path.isdir(os.path.join(run, "checkpoints", "step-0000006")):
+            assert proc.poll() is None, proc.stderr.read().decode()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    latest = latest_checkpoint(run)
+    assert latest is not None
+    step = json.load(open(os.path.join(latest, "state.json")))["step"]
+    assert step >= 6
+    # Everything in the latest checkpoint loads, and training resumes from it.
+    resumed = train(tiny_config(), *data, run, steps=step + 2, resume=True, progress=False)
+    assert resumed.step == step + 2
+
+
+def test_leftover_temp_checkpoint_is_ignored_and_cleaned(data, tmp_path):
+    run = str(tmp_path / "run")
+    train(tiny_config(), *data, run, steps=2, progress=False)
+    junk = os.path.join(run, "checkpoints", ".tmp-step-0000004-abc")
+    os.makedirs(junk)
+    open(os.path.join(junk, "nets.safetensors"), "wb").write(b"half a file")
+    t = train(tiny_config(), *data, run, steps=4, resume=True, progress=False)
+    assert t.step == 4 and not os.path.exists(junk)
+
+
+def test_corrupt_and_unreadable_images_are_skipped_and_counted(data, tmp_path):
+    content = tmp_path / "content"
+    shutil.copytree(data[0], content)
+    (content / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a jpeg")
+    good = next(p for p in content.iterdir() if p.suffix == ".png")
+    (content / "truncated.png").write_bytes(good.read_bytes()[:60])
+    (content / "notes.txt").write_text("ignored: not an image suffix")
+    folder = ImageFolder(str(content))
+    assert len(folder.skipped) == 2 and len(folder) == 6
+    run = str(tmp_path / "run")
+    train(tiny_config(), str(content), data[1], run, steps=2, progress=False)
+    report = json.load(open(os.path.join(run, "data.json")))
+    assert len(report["content"]["skipped"]) == 2
+
+
+def test_a_nan_loss_skips_the_step(data, tmp_path, monkeypatch):
+    real = losses.content_loss
+    calls = {"n": 0}
+
+    def nan_once(*args):
+        calls["n"] += 1
+        value = real(*args)
+        return value * float("nan") if calls["n"] == 2 else value
+
+    monkeypatch.setattr(losses, "content_loss", nan_once)
+    run = str(tmp_path / "run")
+    trainer = Trainer(tiny_config(), *data, run, progress=False)
+    trainer.train_step()
+    before = {k: v.clone() for k, v in trainer.nets.state_dict().items()}
+    trainer.train_step()  # NaN: nothing may change
+    assert all(torch.equal(before[k], v) for k, v in trainer.nets.state_dict().items())
+    assert trainer.bad_steps == 1
+    trainer.train_step()
+    assert trainer.bad_steps == 0 and trainer.step == 3
+    events = [json.loads(l) for l in open(os.path.join(run, "stats.jsonl"))]
+    assert any("non-finite" in e.get("event", "") for e in events)
+
+
+def test_repeated_nan_losses_stop_the_run_with_a_clear_message(data, tmp_path, monkeypatch):
+    monkeypatch.setattr(losses, "content_loss", lambda *a: torch.tensor(float("nan")))
+    with pytest.raises(TrainingError, match="NaN/inf for 3 steps in a row.*lower the learning rates|NaN/inf for 3 steps in a row.*learning rates"):
+        train(tiny_config(max_bad_steps=3), *data, str(tmp_path / "run"), steps=10, progress=False)
+
+
+def test_unknown_config_fields_are_refused(tmp_path):
+    path = tmp_path / "cfg.json"
+    path.write_text(json.dumps({"batch_sise": 4}))
+    with pytest.raises(ValueError, match="batch_sise"):
+        TrainingConfig.load(str(path))
+    path.write_text(json.dumps({"losses": {"styel": 1}}))
+    with pytest.raises(ValueError, match="styel"):
+        TrainingConfig.load(str(path))
+
+
+def test_two_process_gloo_run_completes(data, tmp_path):
+    torchrun = shutil.which("torchrun") or os.path.join(os.path.dirname(sys.executable), "torchrun")
+    run = str(tmp_path / "ddp")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [torchrun, "--standalone", "--nproc_per_node=2", "-m", "stylefusion", "train", "--config", "tiny",
+         "--content", data[0], "--style", data[1], "--out", run, "--steps", "3", "--no-progress", "--device", "cpu"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    state = json.load(open(os.path.join(latest_checkpoint(run), "state.json")))
+    assert state["step"] == 3 and state["world_size"] == 2
+    assert StyleFusionModel is not None
+
+
+def test_cli_train_reports_a_missing_folder_in_one_line(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "stylefusion", "train", "--config", "tiny", "--content",
+                             str(tmp_path / "nope"), "--style", str(tmp_path / "nope2"), "--out", str(tmp_path / "r"),
+                             "--steps", "1"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "nope" in result.stderr and "Traceback" not in result.stderr
