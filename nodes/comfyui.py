@@ -1,0 +1,113 @@
+"""The only place that touches ComfyUI's own modules, each imported lazily and only if it exists.
+
+Outside ComfyUI (tests, the CLI, the headless runner) ``folder_paths`` and ``comfy`` are absent and
+every function here falls back to plain behaviour: no folder registration, ``device="auto"`` picks
+the best local device, progress goes nowhere and nothing can interrupt a run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from typing import Callable
+
+from ..models import paths
+
+log = logging.getLogger(__name__)
+
+#: Model folders may hold sub-folders (Hugging Face layout) or single files; only safetensors load.
+MODEL_EXTENSIONS = {".safetensors"}
+
+
+def _optional_module(name: str):
+    """``name`` imported, or None when it does not exist (we are not running inside ComfyUI)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+def folder_paths_module():
+    return _optional_module("folder_paths")
+
+
+def model_management():
+    return _optional_module("comfy.model_management")
+
+
+def register_folders(folder_paths=None) -> bool:
+    """Register ``models/stylefusion`` and ``models/stylefusion_styles`` with ComfyUI.
+
+    Folders configured in ``extra_model_paths.yaml`` stay where they are (first, if they are marked
+    default); ComfyUI's own ``models/<kind>`` is appended. Extensions are restricted to
+    ``.safetensors`` (model folders are found by ``paths.list_models`` whatever the extension list).
+    Then ``models.paths`` is told to ask ComfyUI where each kind of folder is. Returns False outside
+    ComfyUI.
+    """
+    folder_paths = folder_paths or folder_paths_module()
+    if folder_paths is None:
+        return False
+    for kind in paths.KINDS:
+        default = os.path.join(folder_paths.models_dir, kind)
+        entry = folder_paths.folder_names_and_paths.get(kind)
+        folders = list(entry[0]) if entry else []
+        if default not in folders:
+            folders.append(default)
+        folder_paths.folder_names_and_paths[kind] = (folders, set(MODEL_EXTENSIONS))
+
+    def provider(kind: str) -> list[str]:
+        try:
+            return folder_paths.get_folder_paths(kind)
+        except KeyError:
+            return []
+
+    paths.set_folder_provider(provider)
+    return True
+
+
+def torch_device():
+    """ComfyUI's device for ``device="auto"`` (honours --cpu, --directml…), or None outside ComfyUI."""
+    mm = model_management()
+    if mm is None or not hasattr(mm, "get_torch_device"):
+        return None
+    return mm.get_torch_device()
+
+
+def check_interrupt() -> None:
+    """Raise ComfyUI's interrupt exception if the user pressed Cancel; a no-op outside ComfyUI."""
+    mm = model_management()
+    if mm is not None and hasattr(mm, "throw_exception_if_processing_interrupted"):
+        mm.throw_exception_if_processing_interrupted()
+
+
+class FrameProgress:
+    """Progress over ``frames`` frames, each possibly split into tiles, shown in ComfyUI's bar.
+
+    ``tiles(i)`` gives the callback the models API calls per tile of frame ``i`` (it also checks for
+    interrupts); ``done(i)`` marks frame ``i`` finished. Outside ComfyUI only interrupts are checked.
+    """
+
+    def __init__(self, frames: int):
+        self.frames = max(1, frames)
+        self.tiles_per_frame = 1
+        utils = _optional_module("comfy.utils")
+        self.bar = utils.ProgressBar(self.frames) if utils is not None and hasattr(utils, "ProgressBar") else None
+
+    def _show(self, value: int, total: int) -> None:
+        if self.bar is not None:
+            self.bar.update_absolute(value, total)
+
+    def start(self, frame: int) -> None:
+        check_interrupt()
+
+    def tiles(self, frame: int) -> Callable[[int, int], None]:
+        def report(done: int, total: int) -> None:
+            self.tiles_per_frame = max(1, total)
+            self._show(frame * self.tiles_per_frame + done, self.frames * self.tiles_per_frame)
+            check_interrupt()
+
+        return report
+
+    def done(self, frame: int) -> None:
+        self._show((frame + 1) * self.tiles_per_frame, self.frames * self.tiles_per_frame)

@@ -1,0 +1,196 @@
+"""Nodes that render images with the generator G: Generate, and the one-shot Style Transfer and Image Fusion.
+
+Every IMAGE batch is rendered frame by frame with the same style vector and the same noise (seed),
+so frames of a video stay consistent; ComfyUI's progress bar advances per frame (and per tile).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..models import ContentFeatures, InputError, StyleVector, encode_style, extract_features, fuse_images, generate
+from ..models.api import DEFAULT_TILE_OVERLAP
+from . import comfyui
+from .convert import (check_batch, features_frame, frame, image_from_api, image_to_api, mask_to_api,
+                      style_frame)
+
+MAX_SEED = 0xFFFF_FFFF_FFFF_FFFF
+
+
+def strength_spec():
+    return ("FLOAT", {"default": 0.8, "min": 0.0, "max": 1.0, "step": 0.01, "tooltip":
+            "0 = keep the content image's own style, 1 = fully the target style."})
+
+
+def preserve_color_spec():
+    return ("BOOLEAN", {"default": False, "tooltip":
+            "Keep the content image's colours and take only textures and brushwork from the style."})
+
+
+def seed_spec():
+    return ("INT", {"default": 0, "min": 0, "max": MAX_SEED, "step": 1, "control_after_generate": True, "tooltip":
+            "Seed of the noise that drives fine texture. The same seed gives the same result; every frame of a "
+            "batch gets the same noise."})
+
+
+def tile_specs():
+    return {
+        "tile_size": ("INT", {"default": 0, "min": 0, "max": 8192, "step": 64, "tooltip":
+                      "0 = render the whole image at once. Otherwise render in tiles of this many pixels to bound "
+                      "memory for very large images (the result is the same, without seams)."}),
+        "tile_overlap": ("INT", {"default": DEFAULT_TILE_OVERLAP, "min": 0, "max": 512, "step": 8, "tooltip":
+                         "Pixels neighbouring tiles share and cross-fade (only used when tile_size > 0)."}),
+    }
+
+
+def _render_frames(model, features: ContentFeatures, style: StyleVector, strength, preserve_color, seed,
+                   style_b=None, mask=None, tile_size=0, tile_overlap=DEFAULT_TILE_OVERLAP) -> torch.Tensor:
+    """G over a features batch, one frame at a time → ComfyUI IMAGE [B,H,W,3]."""
+    batch = features.batch_size
+    check_batch(style.batch_size, batch, "style", "style vectors")
+    if style_b is not None:
+        check_batch(style_b.batch_size, batch, "style_b", "style vectors")
+    mask = mask_to_api(mask, batch, "mask")
+    progress = comfyui.FrameProgress(batch)
+    frames = []
+    for i in range(batch):
+        progress.start(i)
+        frames.append(generate(model, features_frame(features, i), style_frame(style, i), strength, preserve_color,
+                               seed, style_frame(style_b, i), frame(mask, i), tile_size=tile_size,
+                               tile_overlap=tile_overlap, progress=progress.tiles(i)).cpu())
+        progress.done(i)
+    return image_from_api(torch.cat(frames))
+
+
+class StyleFusionGenerate:
+    DESCRIPTION = (
+        "Runs the generator G: renders content features in a style. strength slides from the content's own style "
+        "to the target style. With style_b and a mask, style_b is painted where the mask is white (region styles)."
+    )
+    CATEGORY = "StyleFusion/generate"
+    RETURN_TYPES = ("IMAGE",)
+    RETURN_NAMES = ("image",)
+    OUTPUT_TOOLTIPS = ("The rendered images [B,H,W,3], the size of the features' source images.",)
+    FUNCTION = "generate"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model": ("SF_MODEL", {"tooltip": "The StyleFusion model that made the features and the style."}),
+                "features": ("SF_FEATURES", {"tooltip": "Content features (Extract Features or Fuse Features)."}),
+                "style": ("SF_STYLE", {"tooltip": "Target style (Encode Style, Mix Styles or Load Style); one style "
+                                                  "for every frame, or one per frame."}),
+                "strength": strength_spec(),
+                "preserve_color": preserve_color_spec(),
+                "seed": seed_spec(),
+                **tile_specs(),
+            },
+            "optional": {
+                "style_b": ("SF_STYLE", {"tooltip": "Optional second style, used where the mask is white."}),
+                "mask": ("MASK", {"tooltip": "Where style_b goes (white) instead of style (black); soft edges blend. "
+                                             "Any size (resized to the image); one mask or one per frame."}),
+            },
+        }
+
+    def generate(self, model, features, style, strength, preserve_color, seed, tile_size=0,
+                 tile_overlap=DEFAULT_TILE_OVERLAP, style_b=None, mask=None):
+        if (style_b is None) != (mask is None):
+            missing = "mask" if mask is None else "style_b"
+            raise InputError(f"{missing}: region styles need both style_b and a mask; connect {missing} "
+                             f"or disconnect {'style_b' if missing == 'mask' else 'mask'}")
+        return (_render_frames(model, features, style, strength, preserve_color, seed, style_b, mask,
+                               tile_size, tile_overlap),)
+
+
+class StyleFusionStyleTransfer:
+    DESCRIPTION = (
+        "One-shot style transfer: keeps the structure of the content image and paints it in the colours and "
+        "textures of the style image (Extract Features + Encode Style + Generate in one node)."
+    )
+    CATEGORY = "StyleFusion/one-shot"
+    RETURN_TYPES = ("IMAGE",)
+    RETURN_NAMES = ("image",)
+    OUTPUT_TOOLTIPS = ("The stylised images, the size of the content images.",)
+    FUNCTION = "transfer"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "model": ("SF_MODEL", {"tooltip": "The StyleFusion model (from StyleFusion Model Loader)."}),
+            "content": ("IMAGE", {"tooltip": "The photo (or video frames) to restyle; sets the output size. RGBA "
+                                             "loses alpha, grayscale becomes RGB; at least 64×64 px."}),
+            "style": ("IMAGE", {"tooltip": "The style reference, e.g. a painting: one image for every frame, or one "
+                                           "per frame."}),
+            "strength": strength_spec(),
+            "preserve_color": preserve_color_spec(),
+            "seed": seed_spec(),
+            **tile_specs(),
+        }}
+
+    def transfer(self, model, content, style, strength, preserve_color, seed, tile_size=0,
+                 tile_overlap=DEFAULT_TILE_OVERLAP):
+        content = image_to_api(content, "content")
+        style_image = image_to_api(style, "style")
+        check_batch(style_image.shape[0], content.shape[0], "style", "images")
+        style_vector = encode_style(model, style_image, name="style")
+        batch = content.shape[0]
+        progress = comfyui.FrameProgress(batch)
+        frames = []
+        for i in range(batch):
+            progress.start(i)
+            features = extract_features(model, content[i:i + 1], tile_size=tile_size)
+            frames.append(generate(model, features, style_frame(style_vector, i), strength, preserve_color, seed,
+                                   tile_size=tile_size, tile_overlap=tile_overlap, progress=progress.tiles(i)).cpu())
+            progress.done(i)
+        return (image_from_api(torch.cat(frames)),)
+
+
+class StyleFusionImageFusion:
+    DESCRIPTION = (
+        "One-shot image fusion: merges the content of image A and image B (by weight, or by a mask: white = B) and "
+        "renders the result in A's style, B's style or their mix. The result has A's size."
+    )
+    CATEGORY = "StyleFusion/one-shot"
+    RETURN_TYPES = ("IMAGE",)
+    RETURN_NAMES = ("image",)
+    OUTPUT_TOOLTIPS = ("The fused images, the size of image_a.",)
+    FUNCTION = "fuse"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model": ("SF_MODEL", {"tooltip": "The StyleFusion model (from StyleFusion Model Loader)."}),
+                "image_a": ("IMAGE", {"tooltip": "First image (or frames); sets the output size. RGBA loses alpha, "
+                                                 "grayscale becomes RGB; at least 64×64 px."}),
+                "image_b": ("IMAGE", {"tooltip": "Second image: one for every frame of image_a, or one per frame. "
+                                                 "Resized to A."}),
+                "weight": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.01, "tooltip":
+                           "How much of B: 0 = only A, 1 = only B. With a mask the mask decides where B goes and "
+                           "weight only sets the style mix."}),
+                "style_source": (["mix", "a", "b"], {"default": "mix", "tooltip":
+                                 "Whose style the result gets: a, b, or their mix by weight."}),
+                "seed": seed_spec(),
+            },
+            "optional": {
+                "mask": ("MASK", {"tooltip": "Optional: where B's content is used (white) instead of A's. Any size; "
+                                             "one mask or one per frame."}),
+            },
+        }
+
+    def fuse(self, model, image_a, image_b, weight, style_source, seed, mask=None):
+        image_a = image_to_api(image_a, "image_a")
+        image_b = image_to_api(image_b, "image_b")
+        batch = image_a.shape[0]
+        check_batch(image_b.shape[0], batch, "image_b", "images")
+        mask = mask_to_api(mask, batch, "mask")
+        progress = comfyui.FrameProgress(batch)
+        frames = []
+        for i in range(batch):
+            progress.start(i)
+            frames.append(fuse_images(model, image_a[i:i + 1], frame(image_b, i), weight, frame(mask, i),
+                                      style_source, seed).cpu())
+            progress.done(i)
+        return (image_from_api(torch.cat(frames)),)
+

@@ -1,0 +1,432 @@
+"""The ComfyUI nodes, run as ComfyUI runs them (class → FUNCTION), with tiny random models."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import types
+
+import pytest
+import torch
+
+from stylefusion.models import TINY_CONFIG, InputError, ModelMismatchError, StyleFusionModel, StyleVector, paths
+from stylefusion.nodes import NODE_CLASS_MAPPINGS, comfyui
+from stylefusion.nodes.styles import NO_STYLE
+
+from conftest import make_image
+
+
+def run(node_id: str, **inputs):
+    cls = NODE_CLASS_MAPPINGS[node_id]
+    return getattr(cls(), cls.FUNCTION)(**inputs)
+
+
+def comfy_image(batch=1, height=72, width=96, seed=0) -> torch.Tensor:
+    """A ComfyUI IMAGE [B,H,W,3]."""
+    return make_image(batch, height, width, seed).permute(0, 2, 3, 1).contiguous()
+
+
+@pytest.fixture
+def model_name(isolated_models_dir, tiny_model) -> str:
+    tiny_model.save_pretrained(isolated_models_dir / "stylefusion" / "tiny")
+    return "tiny"
+
+
+@pytest.fixture
+def model(model_name):
+    return run("StyleFusionModelLoader", model=model_name, device="cpu", precision="fp32")[0]
+
+
+@pytest.fixture
+def other_model(isolated_models_dir):
+    torch.manual_seed(1)
+    StyleFusionModel(TINY_CONFIG.replace(name="other")).save_pretrained(isolated_models_dir / "stylefusion" / "other")
+    return run("StyleFusionModelLoader", model="other", device="cpu", precision="fp32")[0]
+
+
+def strong_style(model, seed: int) -> StyleVector:
+    g = torch.Generator().manual_seed(seed)
+    return StyleVector(torch.randn(1, model.config.style_dim, generator=g) * 10, model.fingerprint, model.config.name)
+
+
+def style_of(model, seed=3, size=80):
+    return run("StyleFusionEncodeStyle", model=model, image=comfy_image(1, size, size, seed), reduce="per_image")[0]
+
+
+# -- model loader ----------------------------------------------------------------------------------
+def test_model_list_puts_the_default_first_then_local_models(model_name):
+    choices, options = NODE_CLASS_MAPPINGS["StyleFusionModelLoader"].INPUT_TYPES()["required"]["model"]
+    assert choices[0] == paths.DEFAULT_MODEL == options["default"]
+    assert model_name in choices
+
+
+def test_model_loader_reuses_the_cached_model_on_a_rerun(model_name):
+    first = run("StyleFusionModelLoader", model=model_name, device="auto", precision="auto")[0]
+    again = run("StyleFusionModelLoader", model=model_name, device="auto", precision="auto")[0]
+    assert again is first
+    assert first.config.name == "tiny"
+
+
+def test_hub_repo_overrides_the_model_choice(model_name, isolated_models_dir, tiny_model):
+    # A Hub id that is already in the models folder (owner--name layout is the downloader's; a
+    # folder named like the id's name part is found without any download).
+    tiny_model.save_pretrained(isolated_models_dir / "stylefusion" / "someone" / "tiny-hub")
+    loaded = run("StyleFusionModelLoader", model=model_name, device="cpu", precision="fp32", hub_repo="someone/tiny-hub")[0]
+    assert loaded.source.endswith(os.path.join("someone", "tiny-hub"))
+
+
+def test_a_malformed_hub_repo_is_refused_by_name(model_name):
+    with pytest.raises(InputError, match="hub_repo"):
+        run("StyleFusionModelLoader", model=model_name, device="cpu", precision="fp32", hub_repo="not a repo")
+
+
+def test_a_missing_default_model_says_what_is_missing():
+    if paths.DEFAULT_MODEL in paths.bundled_models():
+        pytest.skip("the bundled default model is installed")
+    with pytest.raises(FileNotFoundError, match="model"):
+        run("StyleFusionModelLoader", model=paths.DEFAULT_MODEL, device="cpu", precision="fp32")
+
+
+# -- features ---------------------------------------------------------------------------------------
+def test_extract_features_and_preview_them(model):
+    features = run("StyleFusionExtractFeatures", model=model, image=comfy_image(2, 72, 100))[0]
+    assert features.batch_size == 2 and features.image_size == (72, 100)
+    picture = run("StyleFusionPreviewFeatures", features=features)[0]
+    assert picture.shape == (2, 72, 100, 3)
+    assert picture.dtype == torch.float32 and 0 <= picture.min() and picture.max() <= 1
+    assert picture.std() > 0.05  # a picture, not a flat field
+
+
+@pytest.mark.parametrize("mode", ["blend", "stats", "mask"])
+def test_fuse_features_gives_a_size(model, mode):
+    a = run("StyleFusionExtractFeatures", model=model, image=comfy_image(1, 72, 96, 0))[0]
+    b = run("StyleFusionExtractFeatures", model=model, image=comfy_image(1, 64, 64, 1))[0]
+    mask = torch.zeros(1, 20, 30)
+    mask[:, :, 15:] = 1  # another size than the features: resized
+    fused = run("StyleFusionFuseFeatures", features_a=a, features_b=b, weight=0.7, mode=mode, mask=mask)[0]
+    assert fused.tensor.shape == a.tensor.shape and fused.image_size == (72, 96)
+    assert not torch.equal(fused.tensor, a.tensor)
+
+
+def test_mask_fusion_without_a_mask_asks_for_one(model):
+    a = run("StyleFusionExtractFeatures", model=model, image=comfy_image())[0]
+    with pytest.raises(InputError, match="mask"):
+        run("StyleFusionFuseFeatures", features_a=a, features_b=a, weight=0.5, mode="mask")
+
+
+# -- styles -----------------------------------------------------------------------------------------
+def test_encode_style_per_image_average_and_masked(model):
+    images = comfy_image(3, 64, 80)
+    per_image = run("StyleFusionEncodeStyle", model=model, image=images, reduce="per_image")[0]
+    average = run("StyleFusionEncodeStyle", model=model, image=images, reduce="average")[0]
+    assert per_image.tensor.shape == (3, TINY_CONFIG.style_dim)
+    assert average.tensor.shape == (1, TINY_CONFIG.style_dim)
+    mask = torch.zeros(1, 16, 16)
+    mask[:, :8] = 1
+    masked = run("StyleFusionEncodeStyle", model=model, image=images, reduce="per_image", mask=mask)[0]
+    assert not torch.allclose(masked.tensor, per_image.tensor)
+
+
+def test_mix_two_and_four_styles(model):
+    a, b, c = style_of(model, 1), style_of(model, 2), style_of(model, 3)
+    only_a = run("StyleFusionMixStyles", style_a=a, style_b=b, weight=0.0, mode="lerp")[0]
+    assert torch.allclose(only_a.tensor, a.tensor)
+    half = run("StyleFusionMixStyles", style_a=a, style_b=b, weight=0.5, mode="lerp")[0]
+    assert torch.allclose(half.tensor, (a.tensor + b.tensor) / 2, atol=1e-6)
+    four = run("StyleFusionMixStyles", style_a=a, style_b=b, weight=0.5, mode="slerp",
+               style_c=c, weight_c=1.0, style_d=a, weight_d=0.0)[0]
+    assert four.tensor.shape == a.tensor.shape
+    assert not torch.allclose(four.tensor, half.tensor)
+
+
+def test_mixing_styles_of_two_models_names_both_inputs(model, other_model):
+    with pytest.raises(ModelMismatchError) as err:
+        run("StyleFusionMixStyles", style_a=style_of(model), style_b=style_of(other_model), weight=0.5, mode="lerp")
+    assert "style_b" in str(err.value) and "style_a" in str(err.value)
+    assert "tiny" in str(err.value) and "other" in str(err.value)
+
+
+def test_save_and_load_style_round_trip(model, isolated_models_dir):
+    style = style_of(model)
+    result = run("StyleFusionSaveStyle", style=style, name="painters/van_gogh")
+    assert result["result"] == ()
+    written = isolated_models_dir / "stylefusion_styles" / "painters" / "van_gogh.safetensors"
+    assert written.is_file()
+    choices = NODE_CLASS_MAPPINGS["StyleFusionLoadStyle"].INPUT_TYPES()["required"]["style"][0]
+    assert choices == ["painters/van_gogh.safetensors", NO_STYLE]
+    loaded = run("StyleFusionLoadStyle", style="painters/van_gogh.safetensors")[0]
+    assert torch.equal(loaded.tensor, style.tensor)
+    assert loaded.model_fingerprint == model.fingerprint and loaded.name == "van_gogh"
+    # Saving again under the same name replaces the file; the loader sees the change.
+    before = NODE_CLASS_MAPPINGS["StyleFusionLoadStyle"].IS_CHANGED(style="painters/van_gogh.safetensors")
+    os.utime(written, (1, 1))
+    assert NODE_CLASS_MAPPINGS["StyleFusionLoadStyle"].IS_CHANGED(style="painters/van_gogh.safetensors") != before
+
+
+@pytest.mark.parametrize("name", ["../evil", "a/../../evil", "/tmp/evil", "..\\evil", "", "  ", "dir/", "C:/evil"])
+def test_save_style_refuses_names_outside_the_styles_folder(model, name, isolated_models_dir):
+    with pytest.raises(InputError, match="name"):
+        run("StyleFusionSaveStyle", style=style_of(model), name=name)
+    assert not (isolated_models_dir / "evil.safetensors").exists()
+
+
+def test_load_style_refuses_traversal_and_unknown_names(model):
+    with pytest.raises(InputError, match="style"):
+        run("StyleFusionLoadStyle", style="../stylefusion/tiny/model.safetensors")
+    with pytest.raises(InputError, match="style: 'missing.safetensors' is not in"):
+        run("StyleFusionLoadStyle", style="missing.safetensors")
+    with pytest.raises(InputError, match="no style chosen"):
+        run("StyleFusionLoadStyle", style=NO_STYLE)
+
+
+def test_load_style_from_hub_source_goes_through_models_hub(model, monkeypatch, tmp_path):
+    from stylefusion.models.style_file import save_style
+
+    path = save_style(style_of(model), tmp_path / "downloaded.safetensors")
+    asked = []
+    fake_hub = types.ModuleType("stylefusion.models.hub")
+    fake_hub.ensure_style = lambda text: asked.append(text) or path
+    monkeypatch.setitem(sys.modules, "stylefusion.models.hub", fake_hub)
+    loaded = run("StyleFusionLoadStyle", style=NO_STYLE, hub_source=" someone/styles@v1:oil/van_gogh.safetensors ")[0]
+    assert asked == ["someone/styles@v1:oil/van_gogh.safetensors"]
+    assert loaded.model_fingerprint == model.fingerprint
+
+
+def test_a_loaded_style_of_another_model_is_refused_at_generate_with_both_names(model, other_model):
+    run("StyleFusionSaveStyle", style=style_of(other_model), name="foreign")
+    foreign = run("StyleFusionLoadStyle", style="foreign.safetensors")[0]
+    features = run("StyleFusionExtractFeatures", model=model, image=comfy_image())[0]
+    with pytest.raises(ModelMismatchError) as err:
+        run("StyleFusionGenerate", model=model, features=features, style=foreign, strength=1.0,
+            preserve_color=False, seed=0)
+    message = str(err.value)
+    assert message.startswith("style:") and "other" in message and "tiny" in message
+
+
+# -- rendering --------------------------------------------------------------------------------------
+def test_style_transfer_keeps_the_content_size_and_changes_the_image(model):
+    content = comfy_image(1, 72, 96, 0)
+    out = run("StyleFusionStyleTransfer", model=model, content=content, style=comfy_image(1, 64, 80, 5),
+              strength=1.0, preserve_color=False, seed=1)[0]
+    assert out.shape == content.shape and out.dtype == torch.float32 and out.device.type == "cpu"
+    assert (out - content).abs().mean() > 1e-3
+
+
+def test_tiled_style_transfer_matches_the_whole_image(model):
+    inputs = dict(model=model, content=comfy_image(1, 128, 136), style=comfy_image(1, 64, 64, 4), strength=0.8,
+                  preserve_color=False, seed=2)
+    whole = run("StyleFusionStyleTransfer", tile_size=0, **inputs)[0]
+    tiled = run("StyleFusionStyleTransfer", tile_size=64, tile_overlap=16, **inputs)[0]
+    assert torch.allclose(whole, tiled, atol=1e-4)
+
+
+def test_a_batch_of_frames_shares_style_and_noise(model):
+    one = comfy_image(1, 64, 72, 0)
+    frames = torch.cat([one, one, comfy_image(1, 64, 72, 9)])
+    style = comfy_image(1, 64, 64, 5)
+    out = run("StyleFusionStyleTransfer", model=model, content=frames, style=style, strength=1.0,
+              preserve_color=False, seed=7)[0]
+    single = run("StyleFusionStyleTransfer", model=model, content=one, style=style, strength=1.0,
+                 preserve_color=False, seed=7)[0]
+    assert out.shape == frames.shape
+    assert torch.allclose(out[0], out[1]) and torch.allclose(out[0], single[0], atol=1e-6)
+    assert not torch.allclose(out[0], out[2])
+
+
+def test_generate_with_region_styles_and_a_mask_of_another_size(model):
+    features = run("StyleFusionExtractFeatures", model=model, image=comfy_image(2, 72, 96))[0]
+    # Far-apart style vectors: a random tiny model barely separates the styles of two test pictures.
+    a, b = strong_style(model, 1), strong_style(model, 2)
+    mask = torch.zeros(1, 30, 40)
+    mask[:, :, 20:] = 1
+    common = dict(model=model, features=features, style=a, strength=1.0, preserve_color=False, seed=3)
+    plain = run("StyleFusionGenerate", **common)[0]
+    regions = run("StyleFusionGenerate", style_b=b, mask=mask, **common)[0]
+    assert regions.shape == plain.shape == (2, 72, 96, 3)
+    left = (regions[:, :, :24] - plain[:, :, :24]).abs().mean()  # black: style a (up to G's receptive field)
+    right = (regions[:, :, 72:] - plain[:, :, 72:]).abs().mean()  # white: style b
+    assert right > 0.01 and left < right / 10
+    with pytest.raises(InputError, match="mask"):
+        run("StyleFusionGenerate", style_b=b, **common)
+
+
+def test_preserve_color_keeps_the_content_colours(model):
+    image = comfy_image(1, 64, 64)
+    features = run("StyleFusionExtractFeatures", model=model, image=image)[0]
+    common = dict(model=model, features=features, style=style_of(model), strength=1.0, seed=0)
+    kept = run("StyleFusionGenerate", preserve_color=True, **common)[0]
+    free = run("StyleFusionGenerate", preserve_color=False, **common)[0]
+    mean = image.mean(dim=(1, 2))
+    assert (kept.mean(dim=(1, 2)) - mean).abs().max() < (free.mean(dim=(1, 2)) - mean).abs().max() + 1e-6
+
+
+@pytest.mark.parametrize("style_source", ["a", "b", "mix"])
+def test_image_fusion_of_two_sizes_gives_a_size(model, style_source):
+    a, b = comfy_image(2, 72, 96, 0), comfy_image(1, 64, 64, 1)
+    out = run("StyleFusionImageFusion", model=model, image_a=a, image_b=b, weight=0.5, style_source=style_source,
+              seed=0)[0]
+    assert out.shape == a.shape
+    mask = torch.ones(2, 10, 10)
+    masked = run("StyleFusionImageFusion", model=model, image_a=a, image_b=b, weight=0.5, style_source=style_source,
+                 seed=0, mask=mask)[0]
+    assert masked.shape == a.shape and not torch.allclose(masked, out)
+
+
+# -- bad inputs -------------------------------------------------------------------------------------
+def test_an_empty_batch_is_refused_by_input_name(model):
+    with pytest.raises(InputError, match="content: the image batch is empty"):
+        run("StyleFusionStyleTransfer", model=model, content=torch.zeros(0, 64, 64, 3), style=comfy_image(),
+            strength=1.0, preserve_color=False, seed=0)
+    with pytest.raises(InputError, match="image_b: the image batch is empty"):
+        run("StyleFusionImageFusion", model=model, image_a=comfy_image(), image_b=torch.zeros(0, 64, 64, 3),
+            weight=0.5, style_source="mix", seed=0)
+
+
+def test_rgba_and_grayscale_images_are_converted(model):
+    rgb = comfy_image(1, 64, 64)
+    common = dict(model=model, style=comfy_image(1, 64, 64, 3), strength=1.0, preserve_color=False, seed=0)
+    expected = run("StyleFusionStyleTransfer", content=rgb, **common)[0]
+    rgba = torch.cat([rgb, torch.rand(1, 64, 64, 1)], dim=-1)
+    assert torch.equal(run("StyleFusionStyleTransfer", content=rgba, **common)[0], expected)
+    gray = rgb.mean(dim=-1, keepdim=True)
+    out = run("StyleFusionStyleTransfer", content=gray, **common)[0]
+    assert out.shape == (1, 64, 64, 3)
+    features = run("StyleFusionExtractFeatures", model=model, image=gray[0])[0]  # a single [H,W,1] picture
+    assert features.batch_size == 1
+
+
+def test_other_channel_counts_and_tiny_images_are_refused_by_input_name(model):
+    with pytest.raises(InputError, match="image: expected an RGB IMAGE with 3 channels"):
+        run("StyleFusionExtractFeatures", model=model, image=torch.rand(1, 64, 64, 5))
+    with pytest.raises(InputError, match="style: 32x40 px is too small"):
+        run("StyleFusionStyleTransfer", model=model, content=comfy_image(), style=torch.rand(1, 40, 32, 3),
+            strength=1.0, preserve_color=False, seed=0)
+    with pytest.raises(InputError, match="image: expected an IMAGE"):
+        run("StyleFusionExtractFeatures", model=model, image=None)
+
+
+def test_a_mask_batch_that_fits_no_frame_count_is_refused(model):
+    features = run("StyleFusionExtractFeatures", model=model, image=comfy_image(2, 64, 64))[0]
+    style = style_of(model)
+    with pytest.raises(InputError, match="mask: has 3 masks for a batch of 2"):
+        run("StyleFusionGenerate", model=model, features=features, style=style, strength=1.0, preserve_color=False,
+            seed=0, style_b=style, mask=torch.ones(3, 64, 64))
+    with pytest.raises(InputError, match="mask: has 3 masks"):
+        run("StyleFusionImageFusion", model=model, image_a=comfy_image(2, 64, 64), image_b=comfy_image(), weight=0.5,
+            style_source="mix", seed=0, mask=torch.ones(3, 8, 8))
+
+
+def test_a_style_batch_that_fits_no_frame_count_is_refused(model):
+    with pytest.raises(InputError, match="style: has 2 images for a batch of 3 frames"):
+        run("StyleFusionStyleTransfer", model=model, content=comfy_image(3, 64, 64), style=comfy_image(2, 64, 64),
+            strength=1.0, preserve_color=False, seed=0)
+    features = run("StyleFusionExtractFeatures", model=model, image=comfy_image(3, 64, 64))[0]
+    styles = run("StyleFusionEncodeStyle", model=model, image=comfy_image(2, 64, 64), reduce="per_image")[0]
+    with pytest.raises(InputError, match="style: has 2 style vectors for a batch of 3"):
+        run("StyleFusionGenerate", model=model, features=features, style=styles, strength=1.0,
+            preserve_color=False, seed=0)
+
+
+def test_features_of_another_model_are_refused_with_both_names(model, other_model):
+    features = run("StyleFusionExtractFeatures", model=other_model, image=comfy_image())[0]
+    with pytest.raises(ModelMismatchError) as err:
+        run("StyleFusionGenerate", model=model, features=features, style=style_of(model), strength=1.0,
+            preserve_color=False, seed=0)
+    assert str(err.value).startswith("features:") and "other" in str(err.value) and "tiny" in str(err.value)
+
+
+def test_out_of_range_numbers_are_refused_by_name(model):
+    a = style_of(model)
+    with pytest.raises(InputError, match="weight"):
+        run("StyleFusionMixStyles", style_a=a, style_b=a, weight=1.5, mode="lerp")
+    with pytest.raises(InputError, match="strength"):
+        run("StyleFusionStyleTransfer", model=model, content=comfy_image(), style=comfy_image(), strength=2.0,
+            preserve_color=False, seed=0)
+
+
+# -- inside ComfyUI (its modules faked) -------------------------------------------------------------
+@pytest.fixture
+def fake_comfy(monkeypatch, tmp_path):
+    """Minimal stand-ins for folder_paths, comfy.utils and comfy.model_management."""
+    events = {"bars": [], "interrupt_checks": 0, "interrupt": False}
+
+    class ProgressBar:
+        def __init__(self, total):
+            self.total, self.updates = total, []
+            events["bars"].append(self)
+
+        def update_absolute(self, value, total=None):
+            self.updates.append((value, total))
+
+    class Interrupted(Exception):
+        pass
+
+    def throw():
+        events["interrupt_checks"] += 1
+        if events["interrupt"]:
+            raise Interrupted("Processing interrupted")
+
+    comfy = types.ModuleType("comfy")
+    utils = types.ModuleType("comfy.utils")
+    utils.ProgressBar = ProgressBar
+    mm = types.ModuleType("comfy.model_management")
+    mm.get_torch_device = lambda: torch.device("cpu")
+    mm.throw_exception_if_processing_interrupted = throw
+    comfy.utils, comfy.model_management = utils, mm
+    folder_paths = types.ModuleType("folder_paths")
+    folder_paths.models_dir = str(tmp_path / "ComfyUI" / "models")
+    extra = str(tmp_path / "extra" / "stylefusion")
+    folder_paths.folder_names_and_paths = {"stylefusion": ([extra], set()), "checkpoints": (["x"], {".ckpt"})}
+    folder_paths.get_folder_paths = lambda kind: folder_paths.folder_names_and_paths[kind][0][:]
+    for name, module in {"comfy": comfy, "comfy.utils": utils, "comfy.model_management": mm,
+                         "folder_paths": folder_paths}.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.setattr(paths, "_provider", None)
+    events.update(folder_paths=folder_paths, extra=extra, Interrupted=Interrupted)
+    return events
+
+
+def test_register_folders_appends_to_extra_model_paths(fake_comfy):
+    assert comfyui.register_folders() is True
+    fp = fake_comfy["folder_paths"]
+    models, extensions = fp.folder_names_and_paths["stylefusion"]
+    assert models == [fake_comfy["extra"], os.path.join(fp.models_dir, "stylefusion")]
+    assert extensions == {".safetensors"}
+    assert fp.folder_names_and_paths["stylefusion_styles"][0] == [os.path.join(fp.models_dir, "stylefusion_styles")]
+    assert fp.folder_names_and_paths["checkpoints"] == (["x"], {".ckpt"})
+    # models/ now asks ComfyUI where its folders are; registering twice adds nothing.
+    assert paths.folders("stylefusion") == [os.path.abspath(p) for p in models]
+    comfyui.register_folders()
+    assert fp.folder_names_and_paths["stylefusion"][0] == models
+
+
+def test_comfyui_device_progress_and_interrupts(fake_comfy, model_name, tiny_model):
+    fake_comfy["folder_paths"].folder_names_and_paths = {}
+    comfyui.register_folders()
+    tiny_model.save_pretrained(os.path.join(paths.folders("stylefusion")[0], "in-comfy"))
+    model = run("StyleFusionModelLoader", model="in-comfy", device="auto", precision="auto")[0]
+    assert model.device.type == "cpu"
+    inputs = dict(model=model, content=comfy_image(2, 64, 136), style=comfy_image(1, 64, 64, 3), strength=1.0,
+                  preserve_color=False, seed=0, tile_size=64, tile_overlap=16)
+    run("StyleFusionStyleTransfer", **inputs)
+    bar = fake_comfy["bars"][-1]
+    assert bar.total == 2 and bar.updates[-1][0] == bar.updates[-1][1] > 2  # per tile of each frame
+    assert fake_comfy["interrupt_checks"] >= 2
+    fake_comfy["interrupt"] = True
+    with pytest.raises(fake_comfy["Interrupted"]):
+        run("StyleFusionStyleTransfer", **inputs)
+
+
+def test_importing_the_pack_builds_no_model():
+    code = (
+        "import stylefusion.models.bundle as b\n"
+        "def boom(*a, **k): raise SystemExit('a model was built at import')\n"
+        "b.StyleFusionModel.__init__ = boom\n"
+        "b.StyleFusionModel.from_pretrained = boom\n"
+        "import stylefusion, sys\n"
+        "for cls in stylefusion.NODE_CLASS_MAPPINGS.values(): cls.INPUT_TYPES()\n"
+        "assert 'huggingface_hub' not in sys.modules, 'huggingface_hub imported'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr + done.stdout
