@@ -52,6 +52,8 @@ def parse_hub_source(text: str) -> HubSource | None:
     m = _HUB_RE.match(text.strip())
     if not m or ".." in text or m["owner"].startswith(".") or m["name"].startswith("."):
         return None
+    if "--" in m["owner"] or "--" in m["name"]:
+        return None  # the Hub forbids '--' in repo ids; allowing it would let two repos share one owner--name folder
     rev = m["revision"]
     if rev and (".." in rev or rev.startswith("/") or rev.endswith("/")):
         return None
@@ -84,11 +86,11 @@ def resolve_dtype(precision: str | None, device: torch.device) -> torch.dtype:
     return PRECISIONS[precision]
 
 
-def resolve_model_path(source: str | None, allow_paths: bool = False) -> str:
+def resolve_model_path(source: str | None, allow_paths: bool = False, progress=None) -> str:
     """A local file or folder for ``source`` (downloading Hub repos once). See the module docstring.
 
     ``allow_paths`` also accepts filesystem paths (the CLI); names from workflows never leave the
-    models folders.
+    models folders. ``progress(bytes_done, bytes_total)`` is called while a Hub repo downloads.
     """
     source = (source or "").strip()
     bundled = bundled_models()
@@ -110,7 +112,7 @@ def resolve_model_path(source: str | None, allow_paths: bool = False) -> str:
     if hub is not None:
         from .hub import ensure_model  # imported here: huggingface_hub is only needed for Hub sources
 
-        return ensure_model(hub)
+        return ensure_model(hub, progress=progress)
     known = list(bundled) + list_models()
     raise ModelNotFoundError(
         f"model: {source!r} is not a bundled model, not in the models folder and not a Hub repo (owner/name); "
@@ -123,11 +125,14 @@ _lock = threading.Lock()
 
 
 def load_model(source: str | None = None, device: str | torch.device | None = "auto", precision: str | None = "auto",
-               allow_paths: bool = False) -> StyleFusionModel:
-    """Load (or fetch from the cache) the model for ``source`` on ``device`` in ``precision``."""
+               allow_paths: bool = False, progress=None) -> StyleFusionModel:
+    """Load (or fetch from the cache) the model for ``source`` on ``device`` in ``precision``.
+
+    ``progress(bytes_done, bytes_total)`` reports a first-time Hub download (ComfyUI's ProgressBar).
+    """
     dev = resolve_device(device)
     dtype = resolve_dtype(precision, dev)
-    path = resolve_model_path(source, allow_paths=allow_paths)
+    path = resolve_model_path(source, allow_paths=allow_paths, progress=progress)
     stamp = _stamp(path)
     key = (path, stamp, str(dev), dtype)
     with _lock:

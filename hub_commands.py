@@ -1,0 +1,107 @@
+"""``stylefusion push``, ``push-styles`` and ``download``: the Hugging Face Hub from the command line.
+
+huggingface_hub is imported only when one of these commands runs (see ``models/hub.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+
+from .cli import command
+
+
+def _user_errors(name: str):
+    """Print StyleFusion's own errors as one line (exit 1) instead of a traceback."""
+    def wrap(run):
+        @functools.wraps(run)
+        def guarded(args: argparse.Namespace) -> int:
+            from .models.errors import StyleFusionError
+
+            try:
+                return run(args)
+            except StyleFusionError as exc:
+                print(f"stylefusion {name}: {exc}", file=sys.stderr)
+                return 1
+        return guarded
+    return wrap
+
+
+def _publish_args(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("folder", metavar="DIR", help=what)
+    p.add_argument("--repo-id", required=True, help="Hub repo owner/name (created if it does not exist)")
+    p.add_argument("--private", action="store_true", help="create the repo as private (an existing repo keeps its visibility)")
+    p.add_argument("--revision", default=None, help="branch to commit to (created from main if needed; default main)")
+    p.add_argument("--token", default=None, help="Hub token with write access (default: HF_TOKEN or `hf auth login`)")
+    p.add_argument("--message", default=None, help="commit message")
+
+
+def _print_push(result) -> None:
+    print(f"[stylefusion] pushed {', '.join(result.files)} to {result.repo_id}@{result.revision} "
+          f"(commit {result.commit[:12]}): {result.commit_url}")
+
+
+# -- push -------------------------------------------------------------------------------------------
+@command("push", "upload a model folder (config.json, model.safetensors, README.md) to a Hugging Face Hub repo")(
+    lambda p: _publish_args(p, "model folder: config.json + model.safetensors (+ README.md model card)"))
+@_user_errors("push")
+def _push(args: argparse.Namespace) -> int:
+    from .models.hub import push_model
+
+    _print_push(push_model(args.folder, args.repo_id, private=args.private, revision=args.revision,
+                           token=args.token, commit_message=args.message))
+    return 0
+
+
+# -- push-styles ------------------------------------------------------------------------------------
+@command("push-styles", "upload a folder of style files (.safetensors) to a Hugging Face Hub repo")(
+    lambda p: _publish_args(p, "folder of style .safetensors files (sub-folders kept) + optional README.md"))
+@_user_errors("push-styles")
+def _push_styles(args: argparse.Namespace) -> int:
+    from .models.hub import push_styles
+
+    _print_push(push_styles(args.folder, args.repo_id, private=args.private, revision=args.revision,
+                            token=args.token, commit_message=args.message))
+    return 0
+
+
+# -- download ---------------------------------------------------------------------------------------
+def _download_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", help="owner/name[@revision] (a model) or owner/name[@revision]:path/in/repo.safetensors (a style)")
+    p.add_argument("--models-dir", default=None,
+                   help="models folder holding stylefusion/ and stylefusion_styles/ (e.g. ComfyUI/models; "
+                        "default: $STYLEFUSION_MODELS_DIR or ~/.local/share/stylefusion/models)")
+    p.add_argument("--update", action="store_true", help="fetch the revision again even if a copy is already there")
+    p.add_argument("--token", default=None, help="Hub token for private or gated repos (default: HF_TOKEN or `hf auth login`)")
+
+
+@command("download", "fetch a model or style from the Hugging Face Hub for offline use")(_download_args)
+@_user_errors("download")
+def _download(args: argparse.Namespace) -> int:
+    from .models import hub
+
+    style = ":" in args.source
+    if style:
+        before = None if args.update else hub.local_style_path(args.source, args.models_dir)
+        path = before or hub.ensure_style(args.source, models_dir=args.models_dir, update=args.update, token=args.token)
+        record = hub.read_source_record(_style_repo_folder(path, args.source)) or {}
+        commit = (record.get("files", {}).get(args.source.partition(":")[2]) or {}).get("commit", "")
+    else:
+        before = None if args.update else hub.local_model_path(args.source, args.models_dir)
+        path = before or hub.ensure_model(args.source, models_dir=args.models_dir, update=args.update, token=args.token)
+        commit = (hub.read_source_record(path) or {}).get("commit", "")
+    state = "already there (use --update to fetch again)" if before else "downloaded"
+    print(f"[stylefusion] {args.source}: {state}{f', commit {commit[:12]}' if commit else ''} → {path}")
+    print(f"[stylefusion] use it offline as the {'style' if style else 'model'} source {args.source!r}")
+    return 0
+
+
+def _style_repo_folder(path: str, source: str) -> str:
+    """``<styles>/owner--name[@rev]`` from the local path of ``owner/name[@rev]:a/b.safetensors``."""
+    import os
+
+    depth = source.partition(":")[2].count("/") + 1
+    for _ in range(depth):
+        path = os.path.dirname(path)
+    return path

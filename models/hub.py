@@ -1,0 +1,604 @@
+"""The Hugging Face Hub as a source of models and styles, and the place to publish them.
+
+Where files go (``<models>`` is ComfyUI's models folder, or ``$STYLEFUSION_MODELS_DIR``)::
+
+    owner/name[@rev]                      → <models>/stylefusion/owner--name[@rev]/
+                                              config.json, model.safetensors, README.md, .stylefusion-source.json
+    owner/name[@rev]:styles/x.safetensors → <models>/stylefusion_styles/owner--name[@rev]/styles/x.safetensors
+                                              (+ .stylefusion-source.json in owner--name[@rev]/)
+
+``.stylefusion-source.json`` records the repo, the revision asked for, the commit actually downloaded
+and each file's size and sha256.
+
+The rules, in the order they apply:
+
+1. Local first. If the folder (or style file) is already in any models folder, it is used and the
+   network is not touched — a second load never makes a request. ``stylefusion download --update``
+   is the explicit way to fetch a newer commit of an unpinned repo.
+2. Offline (``HF_HUB_OFFLINE=1``) or the Hub unreachable: one ``ModelNotFoundError`` that names the
+   repo, the command to run on a machine with internet and the folder to copy the files to.
+3. Only ``config.json``, ``*.safetensors`` and ``README.md`` are fetched (pickle files never), with
+   ``huggingface_hub`` (progress on its tqdm bars, plus an optional ``progress(done, total)`` callback
+   in bytes for ComfyUI's ProgressBar), pinned to the commit the revision resolved to.
+4. Downloads land in a hidden staging folder next to the destination, are validated
+   (``StyleFusionModel.from_pretrained`` / ``load_style``) and only then renamed into place. A bad
+   download is deleted with its staging folder: it is never left where it would be picked up again.
+"""
+
+from __future__ import annotations
+
+import datetime
+import fnmatch
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+from huggingface_hub import HfApi, constants, hf_hub_download
+from huggingface_hub.utils import (
+    DisabledRepoError,
+    EntryNotFoundError,
+    GatedRepoError,
+    HfHubHTTPError,
+    HFValidationError,
+    OfflineModeIsEnabled,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+from huggingface_hub.utils import tqdm as hf_tqdm
+
+from .bundle import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, StyleFusionModel, default_card
+from .errors import InputError, ModelFormatError, ModelNotFoundError, StyleFusionError
+from .paths import MODELS_KIND, STYLES_KIND, folders, safe_join
+from .sources import HubSource, parse_hub_source
+from .style_file import load_style
+from .weights import PICKLE_SUFFIXES, read_safetensors
+
+#: ``progress(bytes_done, bytes_total)``, called while files download (ComfyUI: ProgressBar.update_absolute).
+ProgressCallback = Callable[[int, int], None]
+
+#: The only files taken from a model repo.
+MODEL_PATTERNS = (CONFIG_NAME, "*.safetensors", CARD_NAME)
+#: Written next to downloaded files: repo, requested revision, commit, file hashes.
+SOURCE_RECORD = ".stylefusion-source.json"
+LIBRARY_NAME = "comfyui-stylefusion"
+
+_TRUE = {"1", "ON", "YES", "TRUE"}
+
+
+# -- environment ------------------------------------------------------------------------------------
+def hub_endpoint() -> str:
+    """The Hub URL: ``HF_ENDPOINT`` as set now, else huggingface_hub's own (read when it was imported)."""
+    return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
+
+
+def hub_offline() -> bool:
+    """True when ``HF_HUB_OFFLINE`` is set now or was set when huggingface_hub was imported."""
+    return (os.environ.get("HF_HUB_OFFLINE") or "").strip().upper() in _TRUE or constants.is_offline_mode()
+
+
+def _api(token: str | bool | None) -> HfApi:
+    return HfApi(endpoint=hub_endpoint(), token=token, library_name=LIBRARY_NAME)
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """Connection-level exceptions of whichever HTTP library this huggingface_hub version uses."""
+    errors: list[type[BaseException]] = [OfflineModeIsEnabled, ConnectionError, TimeoutError]
+    for module, names in (("httpx2", ("TransportError",)), ("httpx", ("TransportError",)),
+                          ("requests", ("ConnectionError", "Timeout"))):
+        loaded = sys.modules.get(module)  # only libraries already in use can have raised
+        errors += [getattr(loaded, n) for n in names if loaded is not None and hasattr(loaded, n)]
+    return tuple(errors)
+
+
+# -- names ------------------------------------------------------------------------------------------
+def _repo_path_problem(path: str) -> str | None:
+    """Why ``path`` (a file path inside a repo) is unsafe to mirror locally, or None if it is fine."""
+    if not path or path != path.strip():
+        return "is empty or has surrounding spaces"
+    if any(ord(ch) < 32 or ch == "\x7f" for ch in path):
+        return "contains control characters"
+    if "\\" in path or ":" in path or path.startswith("/"):
+        return "must be a relative path with '/' separators (no '\\', ':' or leading '/')"
+    parts = path.split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        return "must not contain '..', '.' or empty path segments"
+    if any(p.startswith(".") for p in parts):
+        return "must not contain hidden ('.…') names"
+    return None
+
+
+def parse_style_source(text: str) -> tuple[HubSource, str] | None:
+    """``owner/name[@revision]:path/in/repo.safetensors`` → (HubSource, path); None if not of that shape.
+
+    A text that names a Hub repo but whose path part is unsafe or not a ``.safetensors`` file raises
+    InputError saying why, so a typo does not fall through to "style not found".
+    """
+    repo_part, sep, path = (text or "").strip().partition(":")
+    if not sep:
+        return None
+    source = parse_hub_source(repo_part)
+    if source is None:
+        return None
+    problem = _repo_path_problem(path)
+    if problem:
+        raise InputError(f"style: the path in {text!r} {problem}; use owner/name[@revision]:path/in/repo.safetensors")
+    if not path.lower().endswith(".safetensors"):
+        raise InputError(f"style: {text!r} must name a .safetensors file in the repo (style files are safetensors only)")
+    return source, path
+
+
+def _as_hub_source(source: HubSource | str) -> HubSource:
+    if isinstance(source, HubSource):
+        return source
+    parsed = parse_hub_source(source)
+    if parsed is None:
+        raise InputError(f"model: {source!r} is not a Hub repo; expected owner/name or owner/name@revision")
+    return parsed
+
+
+def _kind_folders(kind: str, models_dir: str | None) -> list[str]:
+    """Search folders for ``kind``; with ``models_dir`` only ``models_dir/kind`` (or ``models_dir`` if it is that folder)."""
+    if models_dir is None:
+        return folders(kind)
+    root = os.path.abspath(os.path.expanduser(models_dir))
+    return [root if os.path.basename(root.rstrip(os.sep)) == kind else os.path.join(root, kind)]
+
+
+def _write_folder(kind: str, models_dir: str | None) -> str:
+    folder = _kind_folders(kind, models_dir)[0]
+    os.makedirs(folder, exist_ok=True)
+    return folder
+
+
+# -- local copies -----------------------------------------------------------------------------------
+def _is_complete_model(folder: str) -> bool:
+    return os.path.isfile(os.path.join(folder, CONFIG_NAME)) and os.path.isfile(os.path.join(folder, WEIGHTS_NAME))
+
+
+def local_model_path(source: HubSource | str, models_dir: str | None = None) -> str | None:
+    """The downloaded folder of ``source`` if one is complete in any models folder; never touches the network."""
+    source = _as_hub_source(source)
+    for folder in _kind_folders(MODELS_KIND, models_dir):
+        path = safe_join(folder, source.folder_name, "model")
+        if _is_complete_model(path):
+            return path
+    return None
+
+
+def local_style_path(text: str, models_dir: str | None = None) -> str | None:
+    """The downloaded file of a Hub style source if present in any styles folder; never touches the network."""
+    source, path = _require_style_source(text)
+    for folder in _kind_folders(STYLES_KIND, models_dir):
+        local = safe_join(folder, f"{source.folder_name}/{path}", "style")
+        if os.path.isfile(local):
+            return local
+    return None
+
+
+def read_source_record(folder: str) -> dict | None:
+    """The ``.stylefusion-source.json`` of a downloaded folder, or None."""
+    try:
+        with open(os.path.join(folder, SOURCE_RECORD), encoding="utf-8") as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return None
+
+
+# -- ensure_model / ensure_style --------------------------------------------------------------------
+def ensure_model(source: HubSource | str, *, models_dir: str | None = None, update: bool = False,
+                 token: str | bool | None = None, progress: ProgressCallback | None = None) -> str:
+    """Local folder of Hub model ``source``, downloading and validating it first if it is not there yet.
+
+    ``update`` fetches the revision again even if a copy exists (the CLI's ``download --update``).
+    """
+    source = _as_hub_source(source)
+    if not update:
+        local = local_model_path(source, models_dir)
+        if local:
+            return local
+    target = safe_join(_write_folder(MODELS_KIND, models_dir), source.folder_name, "model")
+    what = f"model {source}"
+    if hub_offline():
+        if update and _is_complete_model(target):
+            raise ModelNotFoundError(f"{what}: cannot look for a newer commit because HF_HUB_OFFLINE is set; the copy "
+                                     f"in {target} is unchanged")
+        raise _unavailable(what, source, target, "HF_HUB_OFFLINE is set, so the Hugging Face Hub is not contacted")
+    with _target_lock(target):
+        if not update and _is_complete_model(target):
+            return target  # another thread finished the same download while we waited
+        api = _api(token)
+        with _hub_errors(what, source, target):
+            info = api.model_info(source.repo_id, revision=source.revision, files_metadata=True)
+        files = _model_files(source, info)
+        with _staging(os.path.dirname(target)) as staging:
+            local_files = os.path.join(staging, "files")
+            _download(source, info.sha, files, local_files, os.path.join(staging, "hf-cache"), what, target, token,
+                      progress, sizes={s.rfilename: s.size for s in info.siblings or []})
+            _validate_model(local_files, source, info.sha)
+            _write_record(local_files, {
+                "repo_id": source.repo_id, "revision": source.revision, "commit": info.sha,
+                "endpoint": hub_endpoint(), "downloaded_at": _now(),
+                "files": {name: _file_facts(os.path.join(local_files, *name.split("/"))) for name in files},
+            })
+            _install(local_files, target, staging)
+    return target
+
+
+def ensure_style(text: str, *, models_dir: str | None = None, update: bool = False, token: str | bool | None = None,
+                 progress: ProgressCallback | None = None) -> str:
+    """Local ``.safetensors`` path of Hub style ``owner/name[@revision]:path/in/repo.safetensors``.
+
+    Downloaded once into ``<models>/stylefusion_styles/owner--name[@revision]/path/in/repo.safetensors``,
+    checked with ``load_style`` before it is moved there.
+    """
+    source, path = _require_style_source(text)
+    if not update:
+        local = local_style_path(text, models_dir)
+        if local:
+            return local
+    styles = _write_folder(STYLES_KIND, models_dir)
+    repo_folder = safe_join(styles, source.folder_name, "style")
+    target = safe_join(styles, f"{source.folder_name}/{path}", "style")
+    what = f"style {source}:{path}"
+    command = f"stylefusion download {source}:{path}"
+    if hub_offline():
+        raise _unavailable(what, source, target, "HF_HUB_OFFLINE is set, so the Hugging Face Hub is not contacted",
+                           command)
+    with _target_lock(target):
+        if not update and os.path.isfile(target):
+            return target
+        api = _api(token)
+        with _hub_errors(what, source, target, command):
+            info = api.model_info(source.repo_id, revision=source.revision, files_metadata=True)
+        names = [s.rfilename for s in info.siblings or []]
+        if path not in names:
+            available = [n for n in names if n.lower().endswith(".safetensors")]
+            raise ModelNotFoundError(
+                f"style: Hub repo {source} (commit {info.sha[:12]}) has no file {path!r}; "
+                f"its .safetensors files: {', '.join(available[:20]) or 'none'}"
+            )
+        with _staging(styles) as staging:
+            local_files = os.path.join(staging, "files")
+            _download(source, info.sha, [path], local_files, os.path.join(staging, "hf-cache"), what, target, token,
+                      progress, sizes={s.rfilename: s.size for s in info.siblings or []}, command=command)
+            downloaded = os.path.join(local_files, *path.split("/"))
+            try:
+                load_style(downloaded)
+            except (ModelFormatError, ValueError) as exc:
+                raise ModelFormatError(
+                    f"style: {source}:{path} (commit {info.sha[:12]}) is not a usable StyleFusion style file, so it was "
+                    f"not installed: {_strip_prefix(exc, local_files)}"
+                ) from None
+            facts = _file_facts(downloaded)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            os.replace(downloaded, target)
+            record = read_source_record(repo_folder) or {"repo_id": source.repo_id, "revision": source.revision, "files": {}}
+            record.setdefault("files", {})[path] = {**facts, "commit": info.sha, "endpoint": hub_endpoint(),
+                                                    "downloaded_at": _now()}
+            _write_record(repo_folder, record)
+    return target
+
+
+def _require_style_source(text: str) -> tuple[HubSource, str]:
+    parsed = parse_style_source(text)
+    if parsed is None:
+        raise InputError(f"style: {text!r} is not a Hub style source; expected owner/name[@revision]:path/in/repo.safetensors")
+    return parsed
+
+
+# -- download steps ---------------------------------------------------------------------------------
+def _model_files(source: HubSource, info) -> list[str]:
+    """The repo files to fetch (config.json, *.safetensors, README.md); refuses repos that cannot be a model."""
+    names = [s.rfilename for s in info.siblings or []]
+    wanted = [n for n in names if _repo_path_problem(n) is None and any(fnmatch.fnmatch(n, p) for p in MODEL_PATTERNS)]
+    if WEIGHTS_NAME in wanted and CONFIG_NAME in wanted:
+        return wanted
+    pickles = [n for n in names if n.lower().endswith(PICKLE_SUFFIXES)]
+    if WEIGHTS_NAME not in wanted and pickles:
+        raise ModelFormatError(
+            f"model: Hub repo {source} has only pickle weights ({', '.join(pickles[:3])}) and no {WEIGHTS_NAME}. "
+            f"StyleFusion loads only .safetensors: pickle files ({', '.join(PICKLE_SUFFIXES)}) can execute code when "
+            "opened. Ask the author to publish model.safetensors (or convert it yourself in a trusted environment)"
+        )
+    missing = " and ".join(n for n in (CONFIG_NAME, WEIGHTS_NAME) if n not in wanted)
+    raise ModelFormatError(
+        f"model: Hub repo {source} (commit {info.sha[:12]}) is not a StyleFusion model: it has no {missing} "
+        f"(files: {', '.join(names[:20]) or 'none'})"
+    )
+
+
+def _download(source: HubSource, commit: str, files: list[str], local_dir: str, cache_dir: str, what: str,
+              target: str, token, progress: ProgressCallback | None, sizes: dict[str, int | None] | None = None,
+              command: str | None = None) -> None:
+    """Fetch ``files`` at ``commit`` into ``local_dir`` with huggingface_hub (tqdm bars + ``progress``)."""
+    tqdm_class = _progress_bar_class(progress, sum((sizes or {}).get(f) or 0 for f in files)) if progress else None
+    for name in files:
+        with _hub_errors(what, source, target, command):
+            hf_hub_download(source.repo_id, name, revision=commit, local_dir=local_dir, cache_dir=cache_dir,
+                            endpoint=hub_endpoint(), token=token, library_name=LIBRARY_NAME, tqdm_class=tqdm_class)
+    shutil.rmtree(os.path.join(local_dir, ".cache"), ignore_errors=True)  # huggingface_hub's local_dir bookkeeping
+
+
+def _validate_model(folder: str, source: HubSource, commit: str) -> None:
+    """Refuse downloaded files that are not a loadable model (bad safetensors, other config format, wrong shapes)."""
+    try:
+        StyleFusionModel.from_pretrained(folder)
+        for root, _, names in os.walk(folder):
+            for name in names:
+                path = os.path.join(root, name)
+                if name.lower().endswith(".safetensors") and os.path.abspath(path) != os.path.join(os.path.abspath(folder), WEIGHTS_NAME):
+                    read_safetensors(path)
+    except (ModelFormatError, ValueError, RuntimeError) as exc:
+        raise ModelFormatError(
+            f"model: the files of Hub repo {source} (commit {commit[:12]}) are not a usable StyleFusion model, so "
+            f"nothing was installed: {_strip_prefix(exc, folder)}. Ask the author to fix the repo, or pin a working "
+            "revision with owner/name@revision"
+        ) from None
+
+
+def _install(staged: str, target: str, staging: str) -> None:
+    """Move the validated folder ``staged`` to ``target``, replacing an old or incomplete copy."""
+    if os.path.lexists(target):
+        os.rename(target, os.path.join(staging, "replaced"))  # deleted with the staging folder
+    try:
+        os.rename(staged, target)
+    except OSError:
+        if not _is_complete_model(target):  # another process installed it in between: keep theirs
+            raise
+
+
+@contextmanager
+def _staging(parent: str) -> Iterator[str]:
+    """A hidden temporary folder inside ``parent`` (same filesystem, so renames are atomic); always removed."""
+    os.makedirs(parent, exist_ok=True)
+    path = tempfile.mkdtemp(prefix=".download-", dir=parent)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+@contextmanager
+def _target_lock(target: str) -> Iterator[None]:
+    """One download per destination at a time within this process (two nodes asking for the same repo)."""
+    with _locks_guard:
+        lock = _locks.setdefault(target, threading.Lock())
+    with lock:
+        yield
+
+
+def _progress_bar_class(progress: ProgressCallback, total: int) -> type:
+    """A huggingface_hub tqdm class that also reports the bytes of all files to ``progress``."""
+    state = {"done": 0}
+
+    class _ReportingBar(hf_tqdm):
+        def update(self, n=1):
+            result = super().update(n)
+            state["done"] += int(n or 0)
+            progress(state["done"], max(total, state["done"]))
+            return result
+
+    return _ReportingBar
+
+
+def _write_record(folder: str, record: dict) -> None:
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, SOURCE_RECORD + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(record, fh, indent=1, sort_keys=True)
+    os.replace(tmp, os.path.join(folder, SOURCE_RECORD))
+
+
+def _file_facts(path: str) -> dict:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return {"size": os.path.getsize(path), "sha256": digest.hexdigest()}
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def _strip_prefix(exc: BaseException, folder: str) -> str:
+    """The error text with the staging folder removed, so it names repo files, not temp paths."""
+    return str(exc).replace(os.path.abspath(folder) + os.sep, "").replace(folder + os.sep, "")
+
+
+# -- errors -----------------------------------------------------------------------------------------
+def _unavailable(what: str, source: HubSource, target: str, reason: str, command: str | None = None) -> ModelNotFoundError:
+    """The one error for "not here and cannot be fetched now": what to run, and where the files must go."""
+    is_model = command is None
+    command = command or f"stylefusion download {source}"
+    state = ""
+    if is_model and os.path.isdir(target) and not _is_complete_model(target):
+        state = f" ({target} exists but lacks {CONFIG_NAME} or {WEIGHTS_NAME})"
+    files = f"the repo's {', '.join(MODEL_PATTERNS)}" if is_model else "that file"
+    return ModelNotFoundError(
+        f"{what} is not downloaded yet{state} and {reason}. On a machine with internet run `{command}` "
+        f"(or download {files} from {hub_endpoint()}/{source.repo_id}) and copy it to {target}"
+    )
+
+
+@contextmanager
+def _hub_errors(what: str, source: HubSource, target: str, command: str | None = None) -> Iterator[None]:
+    """Turn huggingface_hub / network exceptions into one StyleFusion error that says what to do."""
+    try:
+        yield
+    except RevisionNotFoundError:
+        raise ModelNotFoundError(
+            f"{what}: Hub repo {source.repo_id} has no revision {source.revision!r}; use an existing branch, tag or "
+            "commit after '@'"
+        ) from None
+    except GatedRepoError:
+        raise ModelNotFoundError(
+            f"{what}: Hub repo {source.repo_id} is gated; accept its terms on https://huggingface.co/{source.repo_id} "
+            "and log in (`hf auth login`) or set HF_TOKEN"
+        ) from None
+    except RepositoryNotFoundError:
+        raise ModelNotFoundError(
+            f"{what}: Hub repo {source.repo_id} was not found at {hub_endpoint()} (check the spelling; a private repo "
+            "needs a token: `hf auth login` or HF_TOKEN)"
+        ) from None
+    except DisabledRepoError:
+        raise ModelNotFoundError(f"{what}: Hub repo {source.repo_id} has been disabled by the Hub") from None
+    except EntryNotFoundError as exc:
+        raise ModelNotFoundError(f"{what}: a file listed in Hub repo {source} could not be fetched ({exc})") from None
+    except HFValidationError as exc:
+        raise InputError(f"{what}: {exc}") from None
+    except HfHubHTTPError as exc:
+        status = getattr(getattr(exc, "response", None), "status_code", "?")
+        raise _unavailable(what, source, target, f"the Hub answered HTTP {status} ({str(exc).splitlines()[0]})",
+                           command) from None
+    except _transport_errors() as exc:
+        if isinstance(exc, OSError) and "Consistency check failed" in str(exc):
+            raise ModelFormatError(f"{what}: a file arrived incomplete ({exc}); nothing was installed, try again") from None
+        raise _unavailable(what, source, target, f"the Hub at {hub_endpoint()} cannot be reached ({exc.__class__.__name__})",
+                           command) from None
+
+
+# -- publishing -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PushResult:
+    repo_id: str
+    revision: str
+    commit: str
+    commit_url: str
+    files: tuple[str, ...]
+
+
+def push_model(model_dir: str, repo_id: str, *, private: bool = False, revision: str | None = None,
+               token: str | bool | None = None, commit_message: str | None = None) -> PushResult:
+    """Upload a model folder (config.json, model.safetensors, README.md only) to Hub repo ``repo_id``.
+
+    The folder must load with ``StyleFusionModel.from_pretrained``; a missing README.md is replaced by
+    the default model card. The repo (and ``revision`` as a branch) is created if needed.
+    """
+    repo = _parse_repo_id(repo_id)
+    folder = os.path.abspath(os.path.expanduser(model_dir))
+    if not os.path.isdir(folder):
+        raise InputError(f"push: {model_dir} is not a folder; give a model folder holding {CONFIG_NAME} and {WEIGHTS_NAME}")
+    try:
+        model = StyleFusionModel.from_pretrained(folder)
+    except (ModelFormatError, ValueError, RuntimeError) as exc:
+        raise ModelFormatError(f"push: refusing to upload {folder}: it is not a valid StyleFusion model ({exc})") from None
+    files: dict[str, str | bytes] = {CONFIG_NAME: os.path.join(folder, CONFIG_NAME), WEIGHTS_NAME: os.path.join(folder, WEIGHTS_NAME)}
+    card = os.path.join(folder, CARD_NAME)
+    files[CARD_NAME] = card if os.path.isfile(card) else default_card(model.config, model.fingerprint).encode()
+    message = commit_message or f"Upload StyleFusion model {model.display_name}"
+    return _upload(repo, files, private=private, revision=revision, token=token, commit_message=message)
+
+
+def push_styles(styles_dir: str, repo_id: str, *, private: bool = False, revision: str | None = None,
+                token: str | bool | None = None, commit_message: str | None = None) -> PushResult:
+    """Upload a style pack: every ``.safetensors`` style under ``styles_dir`` (sub-folders kept) + README.md.
+
+    Every ``.safetensors`` file must be a valid style file (``load_style``); other files are not uploaded.
+    Without a README.md, a card listing the styles and how to load them is generated.
+    """
+    repo = _parse_repo_id(repo_id)
+    folder = os.path.abspath(os.path.expanduser(styles_dir))
+    if not os.path.isdir(folder):
+        raise InputError(f"push-styles: {styles_dir} is not a folder of style files")
+    styles: dict[str, object] = {}
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(names):
+            if name.startswith(".") or not name.lower().endswith(".safetensors"):
+                continue
+            path = os.path.join(root, name)
+            rel = os.path.relpath(path, folder).replace(os.sep, "/")
+            problem = _repo_path_problem(rel)
+            if problem:
+                raise InputError(f"push-styles: {rel} {problem}; rename it")
+            try:
+                styles[rel] = load_style(path)
+            except (ModelFormatError, ValueError) as exc:
+                raise ModelFormatError(
+                    f"push-styles: refusing to upload {folder}: {rel} is not a valid StyleFusion style file ({exc}); "
+                    "fix or remove it"
+                ) from None
+    if not styles:
+        raise ModelFormatError(
+            f"push-styles: refusing to upload {folder}: it holds no style files (.safetensors written by "
+            "StyleFusionSaveStyle)"
+        )
+    files: dict[str, str | bytes] = {rel: os.path.join(folder, *rel.split("/")) for rel in styles}
+    card = os.path.join(folder, CARD_NAME)
+    files[CARD_NAME] = card if os.path.isfile(card) else _styles_card(repo.repo_id, styles).encode()
+    message = commit_message or f"Upload {len(styles)} StyleFusion style(s)"
+    return _upload(repo, files, private=private, revision=revision, token=token, commit_message=message)
+
+
+def _parse_repo_id(repo_id: str) -> HubSource:
+    repo = parse_hub_source(repo_id or "")
+    if repo is None or repo.revision:
+        raise InputError(f"--repo-id: {repo_id!r} must be owner/name (give a branch with --revision)")
+    return repo
+
+
+def _styles_card(repo_id: str, styles: dict[str, object]) -> str:
+    rows = "\n".join(
+        f"| `{rel}` | {getattr(s, 'name', '')} | {getattr(s, 'model_name', '')} | `{getattr(s, 'model_fingerprint', '')[:16]}` |"
+        for rel, s in styles.items()
+    )
+    first = next(iter(styles))
+    return (
+        "---\nlibrary_name: comfyui-stylefusion\ntags:\n- style-transfer\n- comfyui\n- stylefusion-styles\n---\n"
+        f"# StyleFusion styles\n\nLoad one in ComfyUI with StyleFusionLoadStyle: `{repo_id}:{first}`.\n"
+        "A style only works with the model it was made by (fingerprint below).\n\n"
+        f"| file | style | model | model fingerprint |\n|---|---|---|---|\n{rows}\n"
+    )
+
+
+def _upload(repo: HubSource, files: dict[str, str | bytes], *, private: bool, revision: str | None,
+            token: str | bool | None, commit_message: str) -> PushResult:
+    """Stage exactly ``files`` (repo path → local path or bytes) and upload them as one commit."""
+    if hub_offline():
+        raise StyleFusionError("push: HF_HUB_OFFLINE is set; publishing needs the network (unset HF_HUB_OFFLINE)")
+    if revision is not None and (parse_hub_source(f"{repo.repo_id}@{revision}") is None):
+        raise InputError(f"--revision: {revision!r} is not a valid branch name")
+    api = _api(token)
+    with tempfile.TemporaryDirectory(prefix="stylefusion-push-") as staging:
+        for rel, content in files.items():
+            dest = os.path.join(staging, *rel.split("/"))
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            if isinstance(content, bytes):
+                with open(dest, "wb") as fh:
+                    fh.write(content)
+            else:
+                _link_or_copy(content, dest)
+        try:
+            api.create_repo(repo.repo_id, private=True if private else None, exist_ok=True)
+            if revision and revision != constants.DEFAULT_REVISION:
+                api.create_branch(repo.repo_id, branch=revision, exist_ok=True)
+            info = api.upload_folder(repo_id=repo.repo_id, folder_path=staging, revision=revision,
+                                     commit_message=commit_message)
+        except HfHubHTTPError as exc:
+            status = getattr(getattr(exc, "response", None), "status_code", "?")
+            hint = (" — log in with `hf auth login`, set HF_TOKEN or pass --token with write access"
+                    if status in (401, 403) else "")
+            raise StyleFusionError(f"push: the Hub refused the upload to {repo.repo_id} (HTTP {status}){hint}: "
+                                   f"{str(exc).splitlines()[0]}") from None
+        except _transport_errors() as exc:
+            raise StyleFusionError(f"push: the Hub at {hub_endpoint()} cannot be reached ({exc.__class__.__name__}: {exc})") from None
+    return PushResult(repo.repo_id, revision or constants.DEFAULT_REVISION, info.oid, info.commit_url, tuple(files))
+
+
+def _link_or_copy(src: str, dest: str) -> None:
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copy2(src, dest)
