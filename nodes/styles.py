@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from ..models import InputError, ModelMismatchError, StyleVector, encode_style, mix_styles
+from ..models import InputError, ModelMismatchError, StyleFusionError, StyleVector, encode_style, mix_styles
 from ..models import paths
 from ..models.fusion import MIX_MODES
 from ..models.style_file import load_style, save_style
@@ -167,9 +167,13 @@ def _hub_style_path(text: str) -> str:
         raise
     try:
         return ensure_style(text)
-    except InputError as exc:
+    except StyleFusionError as exc:  # models/hub.py words its errors for an input called "style"
         message = str(exc)
-        raise InputError(message if message.startswith("hub_source") else f"hub_source: {message}") from None
+        if message.startswith("style:"):
+            message = "hub_source:" + message[len("style:"):]
+        elif not message.startswith("hub_source"):
+            message = f"hub_source: {message}"
+        raise type(exc)(message) from None
 
 
 class StyleFusionSaveStyle:

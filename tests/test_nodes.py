@@ -193,6 +193,15 @@ def test_load_style_from_hub_source_goes_through_models_hub(model, monkeypatch, 
     assert loaded.model_fingerprint == model.fingerprint
 
 
+def test_hub_source_errors_name_the_hub_source_input(model):
+    pytest.importorskip("stylefusion.models.hub")
+    with pytest.raises(InputError, match="^hub_source: 'no-colon' is not a Hub style source"):
+        run("StyleFusionLoadStyle", style=NO_STYLE, hub_source="no-colon")
+    # Tests run with HF_HUB_OFFLINE=1: a style that is not downloaded yet says so, and how to get it.
+    with pytest.raises(FileNotFoundError, match="^hub_source: style someone/styles:oil.safetensors is not downloaded"):
+        run("StyleFusionLoadStyle", style=NO_STYLE, hub_source="someone/styles:oil.safetensors")
+
+
 def test_a_loaded_style_of_another_model_is_refused_at_generate_with_both_names(model, other_model):
     run("StyleFusionSaveStyle", style=style_of(other_model), name="foreign")
     foreign = run("StyleFusionLoadStyle", style="foreign.safetensors")[0]
