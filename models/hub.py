@@ -47,6 +47,7 @@ from huggingface_hub.utils import (
     GatedRepoError,
     HfHubHTTPError,
     HFValidationError,
+    LocalEntryNotFoundError,
     OfflineModeIsEnabled,
     RepositoryNotFoundError,
     RevisionNotFoundError,
@@ -204,22 +205,22 @@ def ensure_model(source: HubSource | str, *, models_dir: str | None = None, upda
         if local:
             return local
     target = safe_join(_write_folder(MODELS_KIND, models_dir), source.folder_name, "model")
-    what = f"model {source}"
+    what, label = "model", str(source)
     if hub_offline():
         if update and _is_complete_model(target):
-            raise ModelNotFoundError(f"{what}: cannot look for a newer commit because HF_HUB_OFFLINE is set; the copy "
+            raise ModelNotFoundError(f"{what}: cannot look for a newer commit of {label} because HF_HUB_OFFLINE is set; the copy "
                                      f"in {target} is unchanged")
-        raise _unavailable(what, source, target, "HF_HUB_OFFLINE is set, so the Hugging Face Hub is not contacted")
+        raise _unavailable(what, label, source, target, "HF_HUB_OFFLINE is set, so the Hugging Face Hub is not contacted")
     with _target_lock(target):
         if not update and _is_complete_model(target):
             return target  # another thread finished the same download while we waited
         api = _api(token)
-        with _hub_errors(what, source, target):
-            info = api.model_info(source.repo_id, revision=source.revision, files_metadata=True)
+        with _hub_errors(what, label, source, target):
+            info = _repo_info(api, source)
         files = _model_files(source, info)
         with _staging(os.path.dirname(target)) as staging:
             local_files = os.path.join(staging, "files")
-            _download(source, info.sha, files, local_files, os.path.join(staging, "hf-cache"), what, target, token,
+            _download(source, info.sha, files, local_files, os.path.join(staging, "hf-cache"), what, label, target, token,
                       progress, sizes={s.rfilename: s.size for s in info.siblings or []})
             _validate_model(local_files, source, info.sha)
             _write_record(local_files, {
@@ -246,17 +247,17 @@ def ensure_style(text: str, *, models_dir: str | None = None, update: bool = Fal
     styles = _write_folder(STYLES_KIND, models_dir)
     repo_folder = safe_join(styles, source.folder_name, "style")
     target = safe_join(styles, f"{source.folder_name}/{path}", "style")
-    what = f"style {source}:{path}"
+    what, label = "style", f"{source}:{path}"
     command = f"stylefusion download {source}:{path}"
     if hub_offline():
-        raise _unavailable(what, source, target, "HF_HUB_OFFLINE is set, so the Hugging Face Hub is not contacted",
+        raise _unavailable(what, label, source, target, "HF_HUB_OFFLINE is set, so the Hugging Face Hub is not contacted",
                            command)
     with _target_lock(target):
         if not update and os.path.isfile(target):
             return target
         api = _api(token)
-        with _hub_errors(what, source, target, command):
-            info = api.model_info(source.repo_id, revision=source.revision, files_metadata=True)
+        with _hub_errors(what, label, source, target, command):
+            info = _repo_info(api, source)
         names = [s.rfilename for s in info.siblings or []]
         if path not in names:
             available = [n for n in names if n.lower().endswith(".safetensors")]
@@ -266,7 +267,7 @@ def ensure_style(text: str, *, models_dir: str | None = None, update: bool = Fal
             )
         with _staging(styles) as staging:
             local_files = os.path.join(staging, "files")
-            _download(source, info.sha, [path], local_files, os.path.join(staging, "hf-cache"), what, target, token,
+            _download(source, info.sha, [path], local_files, os.path.join(staging, "hf-cache"), what, label, target, token,
                       progress, sizes={s.rfilename: s.size for s in info.siblings or []}, command=command)
             downloaded = os.path.join(local_files, *path.split("/"))
             try:
@@ -294,6 +295,14 @@ def _require_style_source(text: str) -> tuple[HubSource, str]:
 
 
 # -- download steps ---------------------------------------------------------------------------------
+def _repo_info(api: HfApi, source: HubSource):
+    """Repo info at the requested revision: the commit it resolves to and the file list (with sizes)."""
+    info = api.model_info(source.repo_id, revision=source.revision, files_metadata=True)
+    if not info.sha:
+        raise ModelNotFoundError(f"Hub repo {source}: the Hub did not say which commit {source.revision or 'main'} is")
+    return info
+
+
 def _model_files(source: HubSource, info) -> list[str]:
     """The repo files to fetch (config.json, *.safetensors, README.md); refuses repos that cannot be a model."""
     names = [s.rfilename for s in info.siblings or []]
@@ -314,13 +323,13 @@ def _model_files(source: HubSource, info) -> list[str]:
     )
 
 
-def _download(source: HubSource, commit: str, files: list[str], local_dir: str, cache_dir: str, what: str,
+def _download(source: HubSource, commit: str, files: list[str], local_dir: str, cache_dir: str, what: str, label: str,
               target: str, token, progress: ProgressCallback | None, sizes: dict[str, int | None] | None = None,
               command: str | None = None) -> None:
     """Fetch ``files`` at ``commit`` into ``local_dir`` with huggingface_hub (tqdm bars + ``progress``)."""
     tqdm_class = _progress_bar_class(progress, sum((sizes or {}).get(f) or 0 for f in files)) if progress else None
     for name in files:
-        with _hub_errors(what, source, target, command):
+        with _hub_errors(what, label, source, target, command):
             hf_hub_download(source.repo_id, name, revision=commit, local_dir=local_dir, cache_dir=cache_dir,
                             endpoint=hub_endpoint(), token=token, library_name=LIBRARY_NAME, tqdm_class=tqdm_class)
     shutil.rmtree(os.path.join(local_dir, ".cache"), ignore_errors=True)  # huggingface_hub's local_dir bookkeeping
@@ -418,22 +427,23 @@ def _strip_prefix(exc: BaseException, folder: str) -> str:
 
 
 # -- errors -----------------------------------------------------------------------------------------
-def _unavailable(what: str, source: HubSource, target: str, reason: str, command: str | None = None) -> ModelNotFoundError:
+def _unavailable(what: str, label: str, source: HubSource, target: str, reason: str,
+                 command: str | None = None) -> ModelNotFoundError:
     """The one error for "not here and cannot be fetched now": what to run, and where the files must go."""
-    is_model = command is None
+    is_model = what == "model"
     command = command or f"stylefusion download {source}"
     state = ""
     if is_model and os.path.isdir(target) and not _is_complete_model(target):
         state = f" ({target} exists but lacks {CONFIG_NAME} or {WEIGHTS_NAME})"
     files = f"the repo's {', '.join(MODEL_PATTERNS)}" if is_model else "that file"
     return ModelNotFoundError(
-        f"{what} is not downloaded yet{state} and {reason}. On a machine with internet run `{command}` "
+        f"{what} {label} is not downloaded yet{state} and {reason}. On a machine with internet run `{command}` "
         f"(or download {files} from {hub_endpoint()}/{source.repo_id}) and copy it to {target}"
     )
 
 
 @contextmanager
-def _hub_errors(what: str, source: HubSource, target: str, command: str | None = None) -> Iterator[None]:
+def _hub_errors(what: str, label: str, source: HubSource, target: str, command: str | None = None) -> Iterator[None]:
     """Turn huggingface_hub / network exceptions into one StyleFusion error that says what to do."""
     try:
         yield
@@ -444,7 +454,7 @@ def _hub_errors(what: str, source: HubSource, target: str, command: str | None =
         ) from None
     except GatedRepoError:
         raise ModelNotFoundError(
-            f"{what}: Hub repo {source.repo_id} is gated; accept its terms on https://huggingface.co/{source.repo_id} "
+            f"{what}: Hub repo {source.repo_id} is gated; accept its terms on {hub_endpoint()}/{source.repo_id} "
             "and log in (`hf auth login`) or set HF_TOKEN"
         ) from None
     except RepositoryNotFoundError:
@@ -454,18 +464,23 @@ def _hub_errors(what: str, source: HubSource, target: str, command: str | None =
         ) from None
     except DisabledRepoError:
         raise ModelNotFoundError(f"{what}: Hub repo {source.repo_id} has been disabled by the Hub") from None
+    except LocalEntryNotFoundError as exc:  # huggingface_hub's "could not reach the Hub and no local copy"
+        cause = exc.__cause__ or exc
+        raise _unavailable(what, label, source, target, f"the Hub at {hub_endpoint()} could not be reached while downloading "
+                           f"({cause.__class__.__name__}: {str(cause).splitlines()[0] if str(cause) else ''})",
+                           command) from None
     except EntryNotFoundError as exc:
         raise ModelNotFoundError(f"{what}: a file listed in Hub repo {source} could not be fetched ({exc})") from None
     except HFValidationError as exc:
         raise InputError(f"{what}: {exc}") from None
     except HfHubHTTPError as exc:
         status = getattr(getattr(exc, "response", None), "status_code", "?")
-        raise _unavailable(what, source, target, f"the Hub answered HTTP {status} ({str(exc).splitlines()[0]})",
+        raise _unavailable(what, label, source, target, f"the Hub answered HTTP {status} ({str(exc).splitlines()[0]})",
                            command) from None
     except _transport_errors() as exc:
         if isinstance(exc, OSError) and "Consistency check failed" in str(exc):
-            raise ModelFormatError(f"{what}: a file arrived incomplete ({exc}); nothing was installed, try again") from None
-        raise _unavailable(what, source, target, f"the Hub at {hub_endpoint()} cannot be reached ({exc.__class__.__name__})",
+            raise ModelFormatError(f"{what}: a file of {label} arrived incomplete ({exc}); nothing was installed, try again") from None
+        raise _unavailable(what, label, source, target, f"the Hub at {hub_endpoint()} cannot be reached ({exc.__class__.__name__})",
                            command) from None
 
 

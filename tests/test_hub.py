@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import threading
 
 import pytest
 import torch
@@ -240,6 +241,34 @@ def test_repo_without_a_model_is_refused(hub, repo_files):
         sf_hub.ensure_model("alice/empty")
 
 
+def test_two_loads_at_once_download_once(hub, repo_files):
+    sha = hub.commit("alice/tiny", repo_files)
+    results: list[str] = []
+    threads = [threading.Thread(target=lambda: results.append(sf_hub.ensure_model("alice/tiny"))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert len(results) == 3 and len(set(results)) == 1
+    assert hub.paths_requested("GET").count(f"/alice/tiny/resolve/{sha}/model.safetensors") == 1
+
+
+def test_cancelled_download_leaves_nothing(hub, repo_files, isolated_models_dir):
+    """ComfyUI's ProgressBar raises when the user presses Cancel; the half-done download disappears."""
+    class Cancelled(Exception):
+        pass
+
+    def cancel(done: int, total: int) -> None:
+        if done > 1000:
+            raise Cancelled
+
+    hub.commit("alice/tiny", repo_files)
+    with pytest.raises(Cancelled):
+        sf_hub.ensure_model("alice/tiny", progress=cancel)
+    assert os.listdir(models_folder(isolated_models_dir)) == []
+    assert sf_hub.local_model_path("alice/tiny") is None
+
+
 # -- names ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("text", [
     "../../x", "/etc/passwd", "owner/../x", "../owner/name", "a/b/c", "owner/name@../../x", "owner/name@/abs",
@@ -437,7 +466,7 @@ def test_download_cli_styles_update_and_errors(hub, repo_files, tmp_path, capsys
 
     assert cli_main(["download", "alice/nothing"]) == 1
     err = capsys.readouterr().err.strip()
-    assert err.startswith("stylefusion download: model alice/nothing") and "\n" not in err
+    assert err.startswith("stylefusion download: model: Hub repo alice/nothing was not found") and "\n" not in err
 
 
 def test_push_cli(hub, tiny_model_dir, tmp_path, capsys):
