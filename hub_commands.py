@@ -31,7 +31,8 @@ def _user_errors(name: str):
 def _publish_args(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("folder", metavar="DIR", help=what)
     p.add_argument("--repo-id", required=True, help="Hub repo owner/name (created if it does not exist)")
-    p.add_argument("--private", action="store_true", help="create the repo as private (an existing repo keeps its visibility)")
+    p.add_argument("--private", action="store_true",
+                   help="create the repo as private (an existing repo keeps its visibility)")
     p.add_argument("--revision", default=None, help="branch to commit to (created from main if needed; default main)")
     p.add_argument("--token", default=None, help="Hub token with write access (default: HF_TOKEN or `hf auth login`)")
     p.add_argument("--message", default=None, help="commit message")
@@ -68,12 +69,14 @@ def _push_styles(args: argparse.Namespace) -> int:
 
 # -- download ---------------------------------------------------------------------------------------
 def _download_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("source", help="owner/name[@revision] (a model) or owner/name[@revision]:path/in/repo.safetensors (a style)")
+    p.add_argument("source",
+                   help="owner/name[@revision] (a model) or owner/name[@revision]:path/in/repo.safetensors (a style)")
     p.add_argument("--models-dir", default=None,
                    help="models folder holding stylefusion/ and stylefusion_styles/ (e.g. ComfyUI/models; "
                         "default: $STYLEFUSION_MODELS_DIR or ~/.local/share/stylefusion/models)")
     p.add_argument("--update", action="store_true", help="fetch the revision again even if a copy is already there")
-    p.add_argument("--token", default=None, help="Hub token for private or gated repos (default: HF_TOKEN or `hf auth login`)")
+    p.add_argument("--token", default=None,
+                   help="Hub token for private or gated repos (default: HF_TOKEN or `hf auth login`)")
 
 
 @command("download", "fetch a model or style from the Hugging Face Hub for offline use")(_download_args)

@@ -54,6 +54,7 @@ from huggingface_hub.utils import (
 )
 from huggingface_hub.utils import tqdm as hf_tqdm
 
+from .api import StyleVector
 from .bundle import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, StyleFusionModel, default_card
 from .errors import InputError, ModelFormatError, ModelNotFoundError, StyleFusionError
 from .paths import MODELS_KIND, STYLES_KIND, folders, safe_join
@@ -64,13 +65,15 @@ from .weights import PICKLE_SUFFIXES, read_safetensors
 #: ``progress(bytes_done, bytes_total)``, called while files download (ComfyUI: ProgressBar.update_absolute).
 ProgressCallback = Callable[[int, int], None]
 
-#: The only files taken from a model repo.
+#: The only files taken from a model repo, all at its top level (sub-folders such as styles/ or
+#: checkpoints/ are not part of the model; fetch a style from them with ``owner/name:path``).
 MODEL_PATTERNS = (CONFIG_NAME, "*.safetensors", CARD_NAME)
 #: Written next to downloaded files: repo, requested revision, commit, file hashes.
 SOURCE_RECORD = ".stylefusion-source.json"
 LIBRARY_NAME = "comfyui-stylefusion"
 
 _TRUE = {"1", "ON", "YES", "TRUE"}
+_OFFLINE_REASON = "HF_HUB_OFFLINE is set, so the Hugging Face Hub is not contacted"
 
 
 # -- environment ------------------------------------------------------------------------------------
@@ -145,7 +148,8 @@ def _as_hub_source(source: HubSource | str) -> HubSource:
 
 
 def _kind_folders(kind: str, models_dir: str | None) -> list[str]:
-    """Search folders for ``kind``; with ``models_dir`` only ``models_dir/kind`` (or ``models_dir`` if it is that folder)."""
+    """Search folders for ``kind``; with ``models_dir``, only ``models_dir/kind`` (or ``models_dir`` itself if it
+    already is that folder, e.g. ``ComfyUI/models/stylefusion``)."""
     if models_dir is None:
         return folders(kind)
     root = os.path.abspath(os.path.expanduser(models_dir))
@@ -208,9 +212,9 @@ def ensure_model(source: HubSource | str, *, models_dir: str | None = None, upda
     what, label = "model", str(source)
     if hub_offline():
         if update and _is_complete_model(target):
-            raise ModelNotFoundError(f"{what}: cannot look for a newer commit of {label} because HF_HUB_OFFLINE is set; the copy "
-                                     f"in {target} is unchanged")
-        raise _unavailable(what, label, source, target, "HF_HUB_OFFLINE is set, so the Hugging Face Hub is not contacted")
+            raise ModelNotFoundError(f"{what}: cannot look for a newer commit of {label} because HF_HUB_OFFLINE "
+                                     f"is set; the copy in {target} is unchanged")
+        raise _unavailable(what, label, source, target, _OFFLINE_REASON)
     with _target_lock(target):
         if not update and _is_complete_model(target):
             return target  # another thread finished the same download while we waited
@@ -220,8 +224,8 @@ def ensure_model(source: HubSource | str, *, models_dir: str | None = None, upda
         files = _model_files(source, info)
         with _staging(os.path.dirname(target)) as staging:
             local_files = os.path.join(staging, "files")
-            _download(source, info.sha, files, local_files, os.path.join(staging, "hf-cache"), what, label, target, token,
-                      progress, sizes={s.rfilename: s.size for s in info.siblings or []})
+            _download(source, info.sha, files, local_files, os.path.join(staging, "hf-cache"), what, label, target,
+                      token, progress, sizes={s.rfilename: s.size for s in info.siblings or []})
             _validate_model(local_files, source, info.sha)
             _write_record(local_files, {
                 "repo_id": source.repo_id, "revision": source.revision, "commit": info.sha,
@@ -250,8 +254,7 @@ def ensure_style(text: str, *, models_dir: str | None = None, update: bool = Fal
     what, label = "style", f"{source}:{path}"
     command = f"stylefusion download {source}:{path}"
     if hub_offline():
-        raise _unavailable(what, label, source, target, "HF_HUB_OFFLINE is set, so the Hugging Face Hub is not contacted",
-                           command)
+        raise _unavailable(what, label, source, target, _OFFLINE_REASON, command)
     with _target_lock(target):
         if not update and os.path.isfile(target):
             return target
@@ -267,8 +270,8 @@ def ensure_style(text: str, *, models_dir: str | None = None, update: bool = Fal
             )
         with _staging(styles) as staging:
             local_files = os.path.join(staging, "files")
-            _download(source, info.sha, [path], local_files, os.path.join(staging, "hf-cache"), what, label, target, token,
-                      progress, sizes={s.rfilename: s.size for s in info.siblings or []}, command=command)
+            _download(source, info.sha, [path], local_files, os.path.join(staging, "hf-cache"), what, label, target,
+                      token, progress, sizes={s.rfilename: s.size for s in info.siblings or []}, command=command)
             downloaded = os.path.join(local_files, *path.split("/"))
             try:
                 load_style(downloaded)
@@ -280,7 +283,7 @@ def ensure_style(text: str, *, models_dir: str | None = None, update: bool = Fal
             facts = _file_facts(downloaded)
             os.makedirs(os.path.dirname(target), exist_ok=True)
             os.replace(downloaded, target)
-            record = read_source_record(repo_folder) or {"repo_id": source.repo_id, "revision": source.revision, "files": {}}
+            record = read_source_record(repo_folder) or {"repo_id": source.repo_id, "revision": source.revision}
             record.setdefault("files", {})[path] = {**facts, "commit": info.sha, "endpoint": hub_endpoint(),
                                                     "downloaded_at": _now()}
             _write_record(repo_folder, record)
@@ -290,7 +293,8 @@ def ensure_style(text: str, *, models_dir: str | None = None, update: bool = Fal
 def _require_style_source(text: str) -> tuple[HubSource, str]:
     parsed = parse_style_source(text)
     if parsed is None:
-        raise InputError(f"style: {text!r} is not a Hub style source; expected owner/name[@revision]:path/in/repo.safetensors")
+        raise InputError(f"style: {text!r} is not a Hub style source; "
+                         "expected owner/name[@revision]:path/in/repo.safetensors")
     return parsed
 
 
@@ -306,7 +310,8 @@ def _repo_info(api: HfApi, source: HubSource):
 def _model_files(source: HubSource, info) -> list[str]:
     """The repo files to fetch (config.json, *.safetensors, README.md); refuses repos that cannot be a model."""
     names = [s.rfilename for s in info.siblings or []]
-    wanted = [n for n in names if _repo_path_problem(n) is None and any(fnmatch.fnmatch(n, p) for p in MODEL_PATTERNS)]
+    wanted = [n for n in names if "/" not in n and _repo_path_problem(n) is None
+              and any(fnmatch.fnmatch(n, p) for p in MODEL_PATTERNS)]
     if WEIGHTS_NAME in wanted and CONFIG_NAME in wanted:
         return wanted
     pickles = [n for n in names if n.lower().endswith(PICKLE_SUFFIXES)]
@@ -339,11 +344,9 @@ def _validate_model(folder: str, source: HubSource, commit: str) -> None:
     """Refuse downloaded files that are not a loadable model (bad safetensors, other config format, wrong shapes)."""
     try:
         StyleFusionModel.from_pretrained(folder)
-        for root, _, names in os.walk(folder):
-            for name in names:
-                path = os.path.join(root, name)
-                if name.lower().endswith(".safetensors") and os.path.abspath(path) != os.path.join(os.path.abspath(folder), WEIGHTS_NAME):
-                    read_safetensors(path)
+        for name in sorted(os.listdir(folder)):  # other .safetensors files must at least be intact
+            if name.lower().endswith(".safetensors") and name != WEIGHTS_NAME:
+                read_safetensors(os.path.join(folder, name))
     except (ModelFormatError, ValueError, RuntimeError) as exc:
         raise ModelFormatError(
             f"model: the files of Hub repo {source} (commit {commit[:12]}) are not a usable StyleFusion model, so "
@@ -466,22 +469,23 @@ def _hub_errors(what: str, label: str, source: HubSource, target: str, command: 
         raise ModelNotFoundError(f"{what}: Hub repo {source.repo_id} has been disabled by the Hub") from None
     except LocalEntryNotFoundError as exc:  # huggingface_hub's "could not reach the Hub and no local copy"
         cause = exc.__cause__ or exc
-        raise _unavailable(what, label, source, target, f"the Hub at {hub_endpoint()} could not be reached while downloading "
-                           f"({cause.__class__.__name__}: {str(cause).splitlines()[0] if str(cause) else ''})",
-                           command) from None
+        detail = str(cause).splitlines()[0] if str(cause) else ""
+        reason = f"the Hub at {hub_endpoint()} could not be reached while downloading ({cause.__class__.__name__}: {detail})"
+        raise _unavailable(what, label, source, target, reason, command) from None
     except EntryNotFoundError as exc:
         raise ModelNotFoundError(f"{what}: a file listed in Hub repo {source} could not be fetched ({exc})") from None
     except HFValidationError as exc:
         raise InputError(f"{what}: {exc}") from None
     except HfHubHTTPError as exc:
         status = getattr(getattr(exc, "response", None), "status_code", "?")
-        raise _unavailable(what, label, source, target, f"the Hub answered HTTP {status} ({str(exc).splitlines()[0]})",
-                           command) from None
+        reason = f"the Hub answered HTTP {status} ({str(exc).splitlines()[0]})"
+        raise _unavailable(what, label, source, target, reason, command) from None
     except _transport_errors() as exc:
         if isinstance(exc, OSError) and "Consistency check failed" in str(exc):
-            raise ModelFormatError(f"{what}: a file of {label} arrived incomplete ({exc}); nothing was installed, try again") from None
-        raise _unavailable(what, label, source, target, f"the Hub at {hub_endpoint()} cannot be reached ({exc.__class__.__name__})",
-                           command) from None
+            raise ModelFormatError(f"{what}: a file of {label} arrived incomplete ({exc}); nothing was installed, "
+                                   "try again") from None
+        reason = f"the Hub at {hub_endpoint()} cannot be reached ({exc.__class__.__name__})"
+        raise _unavailable(what, label, source, target, reason, command) from None
 
 
 # -- publishing -------------------------------------------------------------------------------------
@@ -504,12 +508,13 @@ def push_model(model_dir: str, repo_id: str, *, private: bool = False, revision:
     repo = _parse_repo_id(repo_id)
     folder = os.path.abspath(os.path.expanduser(model_dir))
     if not os.path.isdir(folder):
-        raise InputError(f"push: {model_dir} is not a folder; give a model folder holding {CONFIG_NAME} and {WEIGHTS_NAME}")
+        raise InputError(f"push: {model_dir} is not a folder; give a model folder holding {CONFIG_NAME} and "
+                         f"{WEIGHTS_NAME}")
     try:
         model = StyleFusionModel.from_pretrained(folder)
     except (ModelFormatError, ValueError, RuntimeError) as exc:
         raise ModelFormatError(f"push: refusing to upload {folder}: it is not a valid StyleFusion model ({exc})") from None
-    files: dict[str, str | bytes] = {CONFIG_NAME: os.path.join(folder, CONFIG_NAME), WEIGHTS_NAME: os.path.join(folder, WEIGHTS_NAME)}
+    files: dict[str, str | bytes] = {name: os.path.join(folder, name) for name in (CONFIG_NAME, WEIGHTS_NAME)}
     card = os.path.join(folder, CARD_NAME)
     files[CARD_NAME] = card if os.path.isfile(card) else default_card(model.config, model.fingerprint).encode()
     message = commit_message or f"Upload StyleFusion model {model.display_name}"
@@ -527,7 +532,7 @@ def push_styles(styles_dir: str, repo_id: str, *, private: bool = False, revisio
     folder = os.path.abspath(os.path.expanduser(styles_dir))
     if not os.path.isdir(folder):
         raise InputError(f"push-styles: {styles_dir} is not a folder of style files")
-    styles: dict[str, object] = {}
+    styles: dict[str, StyleVector] = {}
     for root, dirs, names in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(names):
@@ -564,11 +569,9 @@ def _parse_repo_id(repo_id: str) -> HubSource:
     return repo
 
 
-def _styles_card(repo_id: str, styles: dict[str, object]) -> str:
-    rows = "\n".join(
-        f"| `{rel}` | {getattr(s, 'name', '')} | {getattr(s, 'model_name', '')} | `{getattr(s, 'model_fingerprint', '')[:16]}` |"
-        for rel, s in styles.items()
-    )
+def _styles_card(repo_id: str, styles: dict[str, StyleVector]) -> str:
+    rows = "\n".join(f"| `{rel}` | {s.name} | {s.model_name} | `{s.model_fingerprint[:16]}` |"
+                     for rel, s in styles.items())
     first = next(iter(styles))
     return (
         "---\nlibrary_name: comfyui-stylefusion\ntags:\n- style-transfer\n- comfyui\n- stylefusion-styles\n---\n"
@@ -608,7 +611,8 @@ def _upload(repo: HubSource, files: dict[str, str | bytes], *, private: bool, re
             raise StyleFusionError(f"push: the Hub refused the upload to {repo.repo_id} (HTTP {status}){hint}: "
                                    f"{str(exc).splitlines()[0]}") from None
         except _transport_errors() as exc:
-            raise StyleFusionError(f"push: the Hub at {hub_endpoint()} cannot be reached ({exc.__class__.__name__}: {exc})") from None
+            raise StyleFusionError(f"push: the Hub at {hub_endpoint()} cannot be reached "
+                                   f"({exc.__class__.__name__}: {exc})") from None
     return PushResult(repo.repo_id, revision or constants.DEFAULT_REVISION, info.oid, info.commit_url, tuple(files))
 
 

@@ -90,7 +90,8 @@ def leftovers(folder: str) -> list[str]:
 # -- download ---------------------------------------------------------------------------------------
 def test_first_download_fetches_only_model_files_and_records_the_commit(hub, repo_files, isolated_models_dir, tmp_path):
     sha = hub.commit("alice/tiny", {**repo_files, "pytorch_model.bin": b"\x80\x04pickle", "notes.txt": b"hi",
-                                    "training/optimizer.ckpt": b"\x80\x04"})
+                                    "training/optimizer.ckpt": b"\x80\x04",
+                                    "checkpoints/step_1000.safetensors": b"not part of the model"})
     progress: list[tuple[int, int]] = []
 
     model = sources.load_model("alice/tiny", device="cpu", progress=lambda done, total: progress.append((done, total)))
@@ -105,6 +106,7 @@ def test_first_download_fetches_only_model_files_and_records_the_commit(hub, rep
     assert record["files"]["model.safetensors"]["size"] == len(repo_files["model.safetensors"])
     fetched = hub.paths_requested("GET")
     assert not [p for p in fetched if p.endswith((".bin", ".ckpt", ".txt"))], "pickles and other files are never fetched"
+    assert not [p for p in fetched if "checkpoints/" in p], "only top-level files make up the model"
     assert all(f"/resolve/{sha}/" in p for p in fetched if "/resolve/" in p), "files come from the resolved commit"
     total = sum(len(repo_files[n]) for n in WANTED)
     assert progress and progress[-1] == (total, total)
