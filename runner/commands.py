@@ -139,7 +139,8 @@ def _transfer_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("content", help="the picture whose structure is kept")
     p.add_argument("style", help="the picture whose colours and textures are used")
     p.add_argument("-o", "--output", required=True, help="output file (.png, .jpg, .webp); a batch gets _00001… suffixes")
-    p.add_argument("--strength", type=float, default=1.0, help="0 = the content unchanged, 1 = full style (default 1)")
+    p.add_argument("--strength", type=float, default=0.8,
+                   help="0 = the content unchanged, 1 = full style (default 0.8, as the Style Transfer node)")
     p.add_argument("--preserve-color", action="store_true", help="keep the content's colours, take only texture")
     p.add_argument("--tile-size", type=int, default=0, help="render in tiles of this size to bound memory (0 = whole image)")
     _common_model_args(p)
