@@ -195,10 +195,10 @@ def test_load_style_from_hub_source_goes_through_models_hub(model, monkeypatch, 
 
 def test_hub_source_errors_name_the_hub_source_input(model):
     pytest.importorskip("stylefusion.models.hub")
-    with pytest.raises(InputError, match="^hub_source: 'no-colon' is not a Hub style source"):
+    with pytest.raises(InputError, match="^hub_source: .*no-colon"):
         run("StyleFusionLoadStyle", style=NO_STYLE, hub_source="no-colon")
-    # Tests run with HF_HUB_OFFLINE=1: a style that is not downloaded yet says so, and how to get it.
-    with pytest.raises(FileNotFoundError, match="^hub_source: style someone/styles:oil.safetensors is not downloaded"):
+    # Tests run with HF_HUB_OFFLINE=1: a style that is not downloaded yet says so (models/hub.py words it).
+    with pytest.raises(FileNotFoundError, match="^hub_source: .*someone/styles"):
         run("StyleFusionLoadStyle", style=NO_STYLE, hub_source="someone/styles:oil.safetensors")
 
 
