@@ -31,9 +31,16 @@ WANTED = {"config.json", "model.safetensors", "README.md"}
 
 
 # -- fixtures ---------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def hf_home(tmp_path_factory):
+    return tmp_path_factory.mktemp("hf-home")
+
+
 @pytest.fixture
-def hub(monkeypatch):
+def hub(monkeypatch, hf_home):
     """A running fake Hub; huggingface_hub (env and its import-time constants) points at it, online."""
+    monkeypatch.setenv("HF_HOME", str(hf_home))  # hf_xet (upload) writes its logs there, not in ~/.cache
+    monkeypatch.setenv("HF_XET_CACHE", str(hf_home / "xet"))
     with FakeHub() as server:
         monkeypatch.setenv("HF_ENDPOINT", server.url)
         monkeypatch.setenv("HF_HUB_OFFLINE", "0")
