@@ -88,7 +88,17 @@ def hub_offline() -> bool:
 
 
 def _api(token: str | bool | None) -> HfApi:
-    return HfApi(endpoint=hub_endpoint(), token=token, library_name=LIBRARY_NAME)
+    return HfApi(endpoint=hub_endpoint(), token=token, library_name=LIBRARY_NAME, library_version=_library_version())
+
+
+def _library_version() -> str:
+    """Our version for the Hub's user agent (``unknown`` when ComfyUI loads the folder without pip)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(LIBRARY_NAME)
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:
@@ -336,7 +346,8 @@ def _download(source: HubSource, commit: str, files: list[str], local_dir: str, 
     for name in files:
         with _hub_errors(what, label, source, target, command):
             hf_hub_download(source.repo_id, name, revision=commit, local_dir=local_dir, cache_dir=cache_dir,
-                            endpoint=hub_endpoint(), token=token, library_name=LIBRARY_NAME, tqdm_class=tqdm_class)
+                            endpoint=hub_endpoint(), token=token, library_name=LIBRARY_NAME,
+                            library_version=_library_version(), tqdm_class=tqdm_class)
     shutil.rmtree(os.path.join(local_dir, ".cache"), ignore_errors=True)  # huggingface_hub's local_dir bookkeeping
 
 

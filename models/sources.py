@@ -110,8 +110,13 @@ def resolve_model_path(source: str | None, allow_paths: bool = False, progress=N
         if local:
             return local
     if hub is not None:
-        from .hub import ensure_model  # imported here: huggingface_hub is only needed for Hub sources
-
+        try:
+            from .hub import ensure_model  # imported here: huggingface_hub is only needed for Hub sources
+        except ModuleNotFoundError as exc:
+            if exc.name != "huggingface_hub":
+                raise
+            raise ModelNotFoundError(f"model: {source} is a Hub repo, and Hub downloads need the huggingface_hub "
+                                     "package: pip install huggingface_hub") from None
         return ensure_model(hub, progress=progress)
     known = list(bundled) + list_models()
     raise ModelNotFoundError(

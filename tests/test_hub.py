@@ -182,6 +182,9 @@ def test_offline_without_local_copy_is_one_clear_error(hub, repo_files, monkeypa
     assert "stylefusion download alice/tiny@v1" in message
     assert os.path.join(models_folder(isolated_models_dir), "alice--tiny@v1") in message
     assert err.value.__context__ is None  # one error, not a chain of huggingface_hub tracebacks
+    os.makedirs(os.path.join(models_folder(isolated_models_dir), "alice--tiny@v1"))  # a half-copied folder
+    with pytest.raises(ModelNotFoundError, match=r"alice--tiny@v1 exists but lacks config.json or model.safetensors"):
+        sources.load_model("alice/tiny@v1", device="cpu")
     assert hub.requests == []
 
 
