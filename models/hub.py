@@ -18,8 +18,9 @@ The rules, in the order they apply:
 2. Offline (``HF_HUB_OFFLINE=1``) or the Hub unreachable: one ``ModelNotFoundError`` that names the
    repo, the command to run on a machine with internet and the folder to copy the files to.
 3. Only a model repo's top-level ``config.json``, ``*.safetensors`` and ``README.md`` are fetched (for
-   a style, only its one file; pickle files never), with ``huggingface_hub`` (progress on its tqdm bars, plus an optional ``progress(done, total)`` callback
-   in bytes for ComfyUI's ProgressBar), pinned to the commit the revision resolved to.
+   a style, only its one file; pickle files never), with ``huggingface_hub`` (progress on its tqdm
+   bars, plus an optional ``progress(done, total)`` callback in bytes for ComfyUI's ProgressBar),
+   pinned to the commit the revision resolved to.
 4. Downloads land in a hidden staging folder next to the destination, are validated
    (``StyleFusionModel.from_pretrained`` / ``load_style``) and only then renamed into place. A bad
    download is deleted with its staging folder: it is never left where it would be picked up again.
