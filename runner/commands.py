@@ -90,12 +90,23 @@ def _run(args: argparse.Namespace) -> int:
                               output_dir=args.output_dir, preview_dir=args.preview_dir,
                               metadata=not args.no_metadata, log=print if args.verbose else None)
         for path in result.files:
-            print(os.path.relpath(path) if not os.path.relpath(path).startswith("..") else path)
+            print(_shown(path))
+        for message in result.messages:
+            print(message)
         if args.verbose:
             print(f"ran {len(result.executed)} nodes in {result.seconds:.1f} s; {len(result.files)} files written")
         return 0
 
     return _guarded("run", args, body)
+
+
+def _shown(path: str) -> str:
+    """A path relative to the current folder when it is inside it, else absolute."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return path
+    return path if relative.startswith("..") else relative
 
 
 # -- transfer / fuse ---------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ class RunResult:
     ui: dict[str, dict] = field(default_factory=dict)       # node id → the node's "ui" result
     outputs: dict[str, tuple] = field(default_factory=dict)  # node id → its output tuple
     executed: list[str] = field(default_factory=list)       # node ids in execution order
+    messages: list[str] = field(default_factory=list)       # texts nodes show in ComfyUI ("ui": {"text": …})
     seconds: float = 0.0
 
 
@@ -93,6 +94,10 @@ class Executor:
                 raise BrokenLinkError(f"the workflow has a cycle: nodes {loop}")
             state[nid] = "active"
             node = nodes[nid]
+            cls = self.classes[node.class_type]
+            if getattr(cls, "INPUT_IS_LIST", False) or any(getattr(cls, "OUTPUT_IS_LIST", ()) or ()):
+                raise WorkflowInvalidError(f"{node.label}: this node takes or returns lists (INPUT_IS_LIST / "
+                                           "OUTPUT_IS_LIST), which the headless runner does not support; run it in ComfyUI")
             spec = self.spec(node.class_type)
             for name, value in node.inputs.items():
                 if not isinstance(value, Link) or name not in spec.inputs:
@@ -176,6 +181,8 @@ class Executor:
                     if ui:
                         result.ui[nid] = ui
                         result.files += self._files_of(ui)
+                        result.messages += [f"{node.label}: {text}" for text in ui.get("text") or []
+                                            if isinstance(text, str)]
                     if self.log:
                         self.log(f"[{step}/{len(order)}] {node.label} {time.perf_counter() - t0:.2f} s")
         result.seconds = time.perf_counter() - started

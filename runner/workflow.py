@@ -16,8 +16,10 @@
     (required, then optional), skipping link-only inputs (IMAGE, SF_MODEL…). The frontend inserts
     extra values that are not inputs: a "control_after_generate" value (fixed / increment /
     decrement / randomize) after an INT named ``seed`` or ``noise_seed`` (or any widget declaring
-    ``control_after_generate``), and an upload button's value ("image") after a combo with
-    ``image_upload``. A widget turned into a linked input keeps its slot in ``widgets_values`` (older
+    ``control_after_generate``; a combo's is followed by a "control_filter_list" text), and an
+    upload button's value ("image") after the *required* widgets when a required combo has
+    ``image_upload`` (LoadImage ``[image, "image"]``, LoadImageMask ``[image, channel, "image"]``:
+    ComfyUI's upload extension appends an ``upload`` input to the required ones). A widget turned into a linked input keeps its slot in ``widgets_values`` (older
     files written without those slots are recognised too); the link wins.
   - ``Note`` / ``MarkdownNote`` are ignored; ``Reroute`` nodes are followed to their source;
     a ``PrimitiveNode``'s value is forwarded to the inputs it feeds; muted nodes (mode 2) are
@@ -329,44 +331,61 @@ def _parse_ui(ui: dict, classes: Mapping[str, type], source: str | None) -> Work
     return Workflow(nodes, "ui", ui, source, widget_slots)
 
 
+_UPLOAD = "upload"  # the frontend's upload button: a widget (value "image") after the required inputs
+
+
+def widget_layout(spec: NodeSpec, skip: set[str] = frozenset()) -> list:
+    """The frontend's widgets of a node in order: required widgets, the upload button if a required combo
+    has ``image_upload`` (ComfyUI's upload extension appends an ``upload`` input to *required*), then
+    optional widgets. Inputs named in ``skip`` are left out."""
+    required = [s for s in spec.widgets if s.required and s.name not in skip]
+    optional = [s for s in spec.widgets if not s.required and s.name not in skip]
+    upload = [_UPLOAD] if any(s.has_upload for s in spec.inputs.values() if s.required) else []
+    return [*required, *upload, *optional]
+
+
 def map_widgets(spec: NodeSpec, values, linked: set[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Assign ``widgets_values`` to the node's widget inputs → ({name: value}, {name: index or key}).
 
     Tries the layouts frontends have written — every widget (current frontends; linked widgets keep
     their slot), then without ``forceInput`` widgets, then also without linked widgets (older files) —
-    and takes the first whose values fit exactly; if none does, the first layout, leniently.
+    and takes the first whose values fit exactly; if none does, the first layout, leniently (values a
+    file lacks are then filled with defaults by the caller, extra trailing values are ignored).
     """
     if isinstance(values, dict):  # some frontends/extensions save {name: value}
         hits = {s.name: s.name for s in spec.widgets if s.name in values}
         return {name: values[name] for name in hits}, hits
     values = list(values or [])
-    widgets = spec.widgets
+    forced = {s.name for s in spec.widgets if s.force_input}
     layouts = []
-    for layout in (widgets,
-                   [s for s in widgets if not s.force_input],
-                   [s for s in widgets if not s.force_input and s.name not in linked]):
+    for skip in (set(), forced, forced | set(linked)):
+        layout = widget_layout(spec, skip)
         if layout not in layouts:
             layouts.append(layout)
     first = None
     for layout in layouts:
         assigned, slots, used, fits = _consume(layout, values)
-        if fits and used == len(values) and len(assigned) == len(layout):
+        if fits and used == len(values) and len(assigned) == sum(item is not _UPLOAD for item in layout):
             return assigned, slots
         if first is None:
             first = (assigned, slots)
     return first
 
 
-def _consume(layout: list[InputSpec], values: list) -> tuple[dict, dict, int, bool]:
+def _consume(layout: list, values: list) -> tuple[dict, dict, int, bool]:
     assigned, slots, i, fits = {}, {}, 0, True
-    for spec in layout:
+    for item in layout:
         if i >= len(values):
             break
-        assigned[spec.name], slots[spec.name] = values[i], i
-        fits = fits and plausible(spec, values[i])
+        if item is _UPLOAD:
+            if isinstance(values[i], str) and values[i] in UPLOAD_VALUES:
+                i += 1
+            continue
+        assigned[item.name], slots[item.name] = values[i], i
+        fits = fits and plausible(item, values[i])
         i += 1
-        if spec.has_control and i < len(values) and isinstance(values[i], str) and values[i] in CONTROL_VALUES:
+        if item.has_control and i < len(values) and isinstance(values[i], str) and values[i] in CONTROL_VALUES:
             i += 1
-        if spec.has_upload and i < len(values) and isinstance(values[i], str) and values[i] in UPLOAD_VALUES:
-            i += 1
+            if item.is_combo and i < len(values) and values[i] == "":
+                i += 1  # a combo's control also has a "control_filter_list" text widget
     return assigned, slots, i, fits

@@ -215,6 +215,41 @@ def test_ui_format_fills_widgets_a_file_predates_with_defaults_and_accepts_dict_
     assert wf.nodes["8"].inputs == {"amount": 0.1, "seed": 5, "mode": "keep", "label": ""}
 
 
+class FakeUpload:
+    """A custom loader: upload button (after the required widgets) and a combo with its own control widget."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"image": (["a.png", "b.png"], {"image_upload": True}),
+                             "level": ("INT", {"default": 1, "min": 0, "max": 9})},
+                "optional": {"tag": ("STRING", {"default": ""}),
+                             "pick": (["x", "y"], {"control_after_generate": True}),
+                             "amount": ("FLOAT", {"default": 0.5, "forceInput": True})}}
+
+    RETURN_TYPES = ("IMAGE",)
+    FUNCTION = "run"
+    CATEGORY = "test"
+
+
+def test_widget_layouts_of_current_and_older_frontends():
+    from stylefusion.runner.spec import node_spec
+    from stylefusion.runner.workflow import map_widgets
+
+    spec = node_spec(FakeUpload, "FakeUpload")
+    expected = {"image": "b.png", "level": 3, "tag": "hello", "pick": "y"}
+    # current frontends: upload value after the required widgets, the combo's control + filter list,
+    # and a slot for the forceInput widget
+    values, slots = map_widgets(spec, ["b.png", 3, "image", "hello", "y", "randomize", "", 0.25], set())
+    assert values == {**expected, "amount": 0.25}
+    assert slots == {"image": 0, "level": 1, "tag": 3, "pick": 4, "amount": 7}
+    # files without forceInput slots, or without the slot of a widget that is linked
+    assert map_widgets(spec, ["b.png", 3, "image", "hello", "y", "fixed", ""], set())[0] == expected
+    assert map_widgets(spec, ["b.png", "image", "hello", "y", "fixed", ""], {"level"})[0] == {
+        k: v for k, v in expected.items() if k != "level"}
+    # hand-written files without the frontend's extra values
+    assert map_widgets(spec, ["b.png", 3, "hello", "y"], set())[0] == expected
+
+
 def test_muted_and_bypassed_nodes(folder):
     g = invert_graph()
     g.node(9, "FakeInvert", [1.0, 0, "fixed", "invert", ""], inputs=[("image", "IMAGE"), ("mask", "MASK")],
@@ -391,6 +426,18 @@ def test_custom_validate_inputs_and_missing_required_values(folder):
         run_workflow(prompt, input_dir=str(folder), output_dir=str(folder / "out"))
     del prompt["2"]["inputs"]["level"]
     with pytest.raises(errors.WorkflowInvalidError, match=r"node 2 \(FakeEven\): required input 'level' has no value"):
+        run_workflow(prompt, input_dir=str(folder), output_dir=str(folder / "out"))
+
+
+def test_list_nodes_are_refused_with_a_reason(folder, monkeypatch):
+    class FakeList(FakeFails):
+        OUTPUT_IS_LIST = (True,)
+
+    monkeypatch.setitem(pack_nodes.NODE_CLASS_MAPPINGS, "FakeList", FakeList)
+    prompt = {"1": {"class_type": "LoadImage", "inputs": {"image": "photo.png"}},
+              "2": {"class_type": "FakeList", "inputs": {"image": ["1", 0]}},
+              "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "x"}}}
+    with pytest.raises(errors.WorkflowInvalidError, match=r"node 2 \(FakeList\): this node takes or returns lists"):
         run_workflow(prompt, input_dir=str(folder), output_dir=str(folder / "out"))
 
 

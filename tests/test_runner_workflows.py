@@ -251,3 +251,36 @@ def test_an_uninstalled_model_is_a_clear_error(capsys, tmp_path, monkeypatch):
     err = capsys.readouterr().err
     assert code == 1 and len(err.strip().splitlines()) == 1, err
     assert err.startswith("stylefusion run: node 1 (StyleFusionModelLoader): ")
+
+
+def test_save_style_then_load_it_in_another_graph(capsys, tmp_path, tiny_installed, isolated_models_dir):
+    write_picture(tmp_path / "content.png")
+    write_picture(tmp_path / "style.png", seed=2)
+    save = {
+        "1": {"class_type": "StyleFusionModelLoader", "inputs": {"model": "tiny", "device": "cpu", "precision": "auto"}},
+        "3": {"class_type": "LoadImage", "inputs": {"image": "style.png"}},
+        "4": {"class_type": "StyleFusionEncodeStyle", "inputs": {"model": ["1", 0], "image": ["3", 0], "reduce": "average"}},
+        "5": {"class_type": "StyleFusionSaveStyle", "inputs": {"style": ["4", 0], "name": "mine"}},
+    }
+    (tmp_path / "save.json").write_text(json.dumps(save))
+    assert main(["run", str(tmp_path / "save.json"), "--output-dir", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "node 5 (StyleFusionSaveStyle): saved style" in out
+    styles = sorted(os.listdir(isolated_models_dir / "stylefusion_styles"))
+    assert styles and styles[0].startswith("mine")
+    use = {
+        "1": save["1"],
+        "2": {"class_type": "LoadImage", "inputs": {"image": "content.png"}},
+        "3": {"class_type": "StyleFusionLoadStyle", "inputs": {"style": styles[0]}},
+        "4": {"class_type": "StyleFusionExtractFeatures", "inputs": {"model": ["1", 0], "image": ["2", 0]}},
+        "5": {"class_type": "StyleFusionGenerate", "inputs": {
+            "model": ["1", 0], "features": ["4", 0], "style": ["3", 0], "strength": 1.0, "preserve_color": False,
+            "seed": 0, "tile_size": 0, "tile_overlap": 64}},
+        "6": {"class_type": "SaveImage", "inputs": {"images": ["5", 0], "filename_prefix": "styled"}},
+    }
+    result = run_workflow(use, input_dir=str(tmp_path), output_dir=str(tmp_path / "out"))
+    assert png_as_tensor(result.files[0]).shape == (72, 96, 3)
+    use["3"]["inputs"]["style"] = "nope.safetensors"
+    with pytest.raises(errors.BadValueError, match=r"node 3 \(StyleFusionLoadStyle\): input 'style': 'nope.safetensors' "
+                                                     r"is not one of the allowed values: 'mine"):
+        run_workflow(use, input_dir=str(tmp_path), output_dir=str(tmp_path / "out"))
