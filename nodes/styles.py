@@ -203,6 +203,7 @@ class StyleFusionSaveStyle:
         if not last or last.startswith("."):
             raise InputError(f"name: {name!r} is not a file name; type a name such as my_style or artists/van_gogh")
         folder = paths.write_folder(paths.STYLES_KIND)
+        paths.safe_join(folder, name, "name")  # refuses '..' and absolute paths, naming what the user typed
         path = paths.safe_join(folder, name + ".safetensors", "name")
         os.makedirs(os.path.dirname(path), exist_ok=True)
         renamed = StyleVector(style.tensor, style.model_fingerprint, style.model_name, os.path.basename(name))

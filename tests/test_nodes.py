@@ -166,8 +166,9 @@ def test_save_and_load_style_round_trip(model, isolated_models_dir):
 
 @pytest.mark.parametrize("name", ["../evil", "a/../../evil", "/tmp/evil", "..\\evil", "", "  ", "dir/", "C:/evil"])
 def test_save_style_refuses_names_outside_the_styles_folder(model, name, isolated_models_dir):
-    with pytest.raises(InputError, match="name"):
+    with pytest.raises(InputError, match="^name: ") as err:
         run("StyleFusionSaveStyle", style=style_of(model), name=name)
+    assert ".safetensors" not in str(err.value)  # the message quotes the name as typed
     assert not (isolated_models_dir / "evil.safetensors").exists()
 
 
