@@ -60,9 +60,17 @@ def _input_pair(text: str) -> tuple[str, str]:
 
 
 # -- run ---------------------------------------------------------------------------------------------
+RUN_EXAMPLES = """examples:
+  stylefusion run workflows/style_transfer.json
+  stylefusion run my_graph.json --input photo.jpg=~/cat.jpg --set 5.seed=7 --output-dir out
+  stylefusion run out/StyleFusion_00001_.png   (re-run the graph a saved PNG carries)
+
+"""
+
+
 def _run_args(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
-    p.epilog = EXIT_CODES
+    p.epilog = RUN_EXAMPLES + EXIT_CODES
     p.add_argument("workflow", help="workflow file: ComfyUI UI or API format .json, or a PNG saved by ComfyUI")
     p.add_argument("--input", "-i", action="append", default=[], metavar="NAME=PATH",
                    type=_input_pair,

@@ -228,6 +228,9 @@ def unknown_node_message(node_id: str, class_type: str, properties: Mapping | No
     """Name the node type and who may provide it (the UI format records the pack as ``cnr_id``)."""
     pack = (properties or {}).get("cnr_id") or (properties or {}).get("aux_id")
     head = f"node {node_id}: unknown node type '{class_type}'"
+    if class_type.startswith(("workflow>", "workflow/")):
+        return (f"{head}; it is a group node, which the headless runner does not run — convert it back to nodes in "
+                "ComfyUI (right-click → Convert to nodes) and save the workflow again")
     if pack == "comfy-core" or (not pack and class_type in CORE_NODE_HINTS):
         why = "it is a ComfyUI core node that the headless runner does not provide"
     elif pack:
@@ -254,8 +257,8 @@ def _parse_ui(ui: dict, classes: Mapping[str, type], source: str | None) -> Work
     specs: dict[str, NodeSpec] = {}
     for node_id, raw in by_id.items():
         kind = raw["type"]
-        if kind in NOTE_TYPES or raw.get("mode") == MODE_MUTED:
-            continue
+        if kind in NOTE_TYPES or raw.get("mode") in (MODE_MUTED, MODE_BYPASSED):
+            continue  # a bypassed node only passes inputs through: its class is not needed
         if kind in subgraphs:
             raise WorkflowInvalidError(
                 f"node {node_id}: is a subgraph ('{subgraphs[kind]}'); the headless runner does not run subgraphs — "

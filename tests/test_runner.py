@@ -377,6 +377,11 @@ def test_unknown_node_type_names_it_and_its_pack(folder):
     g.nodes[-1]["type"], g.nodes[-1]["properties"] = "ImageScale", {"cnr_id": "comfy-core"}
     with pytest.raises(errors.UnknownNodeError, match="ComfyUI core node"):
         parse_workflow(g.to_json(), classes())
+    g.nodes[-1]["type"] = "workflow>My group"
+    with pytest.raises(errors.UnknownNodeError, match="is a group node"):
+        parse_workflow(g.to_json(), classes())
+    g.nodes[-1]["mode"] = 4  # bypassed: only passes its inputs through, so its pack is not needed
+    assert "9" not in parse_workflow(g.to_json(), classes()).nodes
     with pytest.raises(errors.UnknownNodeError, match="node 4: unknown node type 'Mystery'"):
         run_workflow({"4": {"class_type": "Mystery", "inputs": {}}}, input_dir=str(folder))
 
