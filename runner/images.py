@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, ImageSequence, PngImagePlugin, UnidentifiedImageError
 
-from .errors import InputFileError
+from .errors import InputFileError, WorkflowError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 MASK_CHANNELS = ("alpha", "red", "green", "blue")
@@ -137,8 +137,9 @@ def save_image(image: torch.Tensor, path: str, texts: Mapping[str, object] | Non
     else:
         try:
             pil.save(path)
-        except (KeyError, ValueError) as exc:
-            raise InputFileError(f"output: cannot write {path}: unknown image format {ext!r} ({exc}); use .png or .jpg") from None
+        except (KeyError, ValueError):
+            raise WorkflowError(f"output: cannot write {path}: {ext!r} is not an image format Pillow can write; "
+                                "use .png, .jpg or .webp") from None
     return path
 
 

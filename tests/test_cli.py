@@ -174,6 +174,8 @@ def test_transfer_errors(capsys, tmp_path, tiny_model_dir):
     assert_one_line_failure(code, err, 1, "transfer", "model", "no-model")
     code, _, err = cli(capsys, "transfer", content, style, "-o", out, "--model", tiny_model_dir, "--tile-size", "8")
     assert_one_line_failure(code, err, 1, "transfer", "--tile-size: 8 is too small")
+    code, _, err = cli(capsys, "transfer", content, style, "-o", tmp_path / "o.xyz", "--model", tiny_model_dir)
+    assert_one_line_failure(code, err, 1, "transfer", "'.xyz' is not an image format")
     write_picture(tmp_path / "small.png", 32, 32)
     code, _, err = cli(capsys, "transfer", tmp_path / "small.png", style, "-o", out, "--model", tiny_model_dir)
     assert_one_line_failure(code, err, 1, "transfer", "content: 32x32 px is too small")
@@ -216,3 +218,14 @@ def test_transfer_default_model_is_the_bundled_one(capsys, tmp_path, monkeypatch
     content = write_picture(tmp_path / "content.png")
     code, _, err = cli(capsys, "transfer", content, content, "-o", tmp_path / "o.png")
     assert_one_line_failure(code, err, 1, "transfer", "no bundled model is installed")
+
+
+def test_transfer_of_an_animation_writes_one_file_per_frame(capsys, tmp_path, tiny_model_dir):
+    frames = [Image.open(write_picture(tmp_path / f"f{i}.png", 64, 80, seed=i)) for i in range(2)]
+    frames[0].save(tmp_path / "anim.png", save_all=True, append_images=frames[1:])
+    style = write_picture(tmp_path / "style.png", seed=5)
+    code, out, err = cli(capsys, "transfer", tmp_path / "anim.png", style, "-o", tmp_path / "o.png",
+                         "--model", tiny_model_dir)
+    assert code == 0, err
+    assert out.split() == [str(tmp_path / "o_00001.png"), str(tmp_path / "o_00002.png")]
+    assert png_as_tensor(tmp_path / "o_00002.png").shape == (64, 80, 3)
