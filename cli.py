@@ -46,6 +46,8 @@ def _load_optional_commands() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .models.errors import StyleFusionError
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:
@@ -57,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("stylefusion: interrupted", file=sys.stderr)
         return 130
-    except (FileNotFoundError, ValueError, RuntimeError, OSError) as exc:
+    except (StyleFusionError, FileNotFoundError, ValueError, RuntimeError, OSError) as exc:
         print(f"stylefusion {args.command}: {exc}", file=sys.stderr)
         return 1
 
