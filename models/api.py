@@ -27,7 +27,7 @@ from .errors import InputError, ModelMismatchError
 from .feature_extractor import CONTENT_HALO, CONTENT_STRIDE
 from .fusion import fuse_content, mix_vectors
 from .generator import RENDER_HALO, make_noise
-from .tiling import Progress, run_tiled
+from .tiling import Progress, memory_format_of, run_tiled
 
 MIN_SIZE = 64
 DEFAULT_TILE_OVERLAP = 64
@@ -90,9 +90,18 @@ def check_image(image, name: str = "image") -> torch.Tensor:
         raise InputError(f"{name}: {w}x{h} px is too small; images must be at least {MIN_SIZE}x{MIN_SIZE} px")
     if not image.is_floating_point():
         image = image.float() / (255.0 if image.dtype == torch.uint8 else 1.0)
-    if not torch.isfinite(image).all():
+    if not all_finite(image):
         raise InputError(f"{name}: contains NaN or infinite values; check the node that produced it")
     return image
+
+
+def all_finite(x: torch.Tensor) -> bool:
+    """``torch.isfinite(x).all()`` in one reduction pass and no full-size temporaries.
+
+    A sum is finite only if every term is (inf and NaN propagate); only when it is not — a NaN/inf,
+    or finite values so huge that the sum overflows — the exact element-wise check decides.
+    """
+    return bool(torch.isfinite(x.sum())) or bool(torch.isfinite(x).all())
 
 
 def check_mask(mask, batch: int, name: str = "mask") -> torch.Tensor:
@@ -112,7 +121,7 @@ def check_mask(mask, batch: int, name: str = "mask") -> torch.Tensor:
     if mask.shape[-1] == 0 or mask.shape[-2] == 0:
         raise InputError(f"{name}: the mask is empty")
     mask = mask.float()
-    if not torch.isfinite(mask).all():
+    if not all_finite(mask):
         raise InputError(f"{name}: contains NaN or infinite values")
     return mask.clamp(0, 1)
 
@@ -168,6 +177,11 @@ def extract_features(
 ) -> ContentFeatures:
     """E_c: content code of ``image`` [B,3,H,W]. ``tile_size`` > 0 bounds memory for huge images."""
     image = check_image(image, "image")
+    return _extract_features(model, image, tile_size, progress, model.style_encoder(_to_model(model, image)))
+
+
+def _extract_features(model, image, tile_size, progress, source_style) -> ContentFeatures:
+    """``extract_features`` for a checked ``image`` with its source style already known."""
     x = _to_model(model, _pad_to_stride(image))
     net = model.feature_extractor
     if tile_size and max(x.shape[-2:]) > tile_size:
@@ -185,26 +199,28 @@ def extract_features(
         code = _tiled_cells(region, x.shape[-2], x.shape[-1], tile_size, progress)
     else:
         code = net(x)
-    source_style = model.style_encoder(_to_model(model, image))
     return ContentFeatures(code, image, source_style, model.fingerprint, model.config.name)
 
 
 def _tiled_cells(region, height: int, width: int, tile: int, progress) -> torch.Tensor:
     """Run a stride-8 region function over tiles without overlap (its halo makes tiles exact)."""
     s = CONTENT_STRIDE
-    rows = []
     tile = max(s * 8, tile // s * s)
     total = math.ceil(height / tile) * math.ceil(width / tile)
     done = 0
+    code = None
     for top in range(0, height, tile):
-        row = []
         for left in range(0, width, tile):
-            row.append(region((top, left, min(top + tile, height), min(left + tile, width))))
+            bottom, right = min(top + tile, height), min(left + tile, width)
+            piece = region((top, left, bottom, right))
+            if code is None:  # written in place: no per-row and final concatenated copies
+                code = piece.new_empty(piece.shape[0], piece.shape[1], height // s, width // s)
+                code = code.contiguous(memory_format=memory_format_of(piece))
+            code[..., top // s:bottom // s, left // s:right // s] = piece
             done += 1
             if progress is not None:
                 progress(done, total)
-        rows.append(torch.cat(row, dim=-1))
-    return torch.cat(rows, dim=-2)
+    return code
 
 
 @torch.no_grad()
@@ -292,8 +308,14 @@ def generate(
     gen = model.generator
     content = _to_model(model, features.tensor)
     source = _to_model(model, features.source_style)
-    target = _to_model(model, _broadcast(batch, style.tensor, "style"))
-    params = gen.style_params(source + (target - source) * strength)
+    target = _to_model(model, style.tensor)
+    if strength == 1.0 and target.shape[0] == 1:
+        # One style for the whole batch: its parameters broadcast, so a batch renders with one set of
+        # modulated weights (s + (t − s)·1 = t).
+        params = gen.style_params(target)
+    else:
+        target = _broadcast(batch, target, "style")
+        params = gen.style_params(source + (target - source) * strength)
     hp, wp = content.shape[-2] * CONTENT_STRIDE, content.shape[-1] * CONTENT_STRIDE
     if style_b is not None or mask is not None:
         if style_b is None or mask is None:
@@ -328,7 +350,7 @@ def generate(
     image = image[..., :h, :w].float()
     if preserve_color:
         image = keep_colors(image, features.image.to(image))
-    return image.clamp(0, 1)
+    return image.clamp_(0, 1)  # a fresh tensor: clamp in place, no second full-size copy
 
 
 def _slice_param(param, top, left, bottom, right):
@@ -352,7 +374,13 @@ def transfer(
     """One-shot style transfer: ``content`` [B,3,H,W] in the style of ``style`` [1|B,3,h,w]."""
     content = check_image(content, "content")
     style_vec = encode_style(model, check_image(style, "style"))
-    features = extract_features(model, content, tile_size=tile_size)
+    with torch.no_grad():
+        if check_unit(strength, "strength") == 1.0:
+            # At full strength the content's own style drops out (s + (t − s)·1 = t): skip E_s on it.
+            source_style = _to_model(model, _broadcast(content.shape[0], style_vec.tensor, "style"))
+        else:
+            source_style = model.style_encoder(_to_model(model, content))
+        features = _extract_features(model, content, tile_size, None, source_style)
     return generate(model, features, style_vec, strength, preserve_color, seed,
                     tile_size=tile_size, tile_overlap=tile_overlap, progress=progress)
 

@@ -4,6 +4,9 @@ Trained from scratch with the rest of the model (MUNIT's content encoder, slimme
 a 2x pixel-unshuffle, a stride-2 conv to stride 4, a conv, a stride-2 conv to stride 8 and a final
 conv. No normalisation layers, so the network is local and can run tile by tile exactly.
 
+At inference (autograd off) the first two steps run as one conv on the raw image — see
+``_forward_inference`` — which is the same function within float rounding, about 3x faster.
+
 Cost with the default config (32/96 channels): ≈ 2.5 k MACs per input pixel ≈ 5.0 GFLOPs per
 megapixel; ≈ 0.13 M parameters. Receptive field: 51 px (radius 25).
 """
@@ -11,10 +14,11 @@ megapixel; ≈ 0.13 M parameters. Receptive field: 51 px (radius 25).
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .config import StyleFusionConfig
-from .layers import conv3x3, lrelu
+from .layers import conv3x3, fast_inference, lrelu
 
 #: Downsampling factor between an image and its content code.
 CONTENT_STRIDE = 8
@@ -38,4 +42,31 @@ class FeatureExtractor(nn.Module):
         self.out_channels = c8
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
+        if fast_inference() and image.shape[-2] % 4 == 0 and image.shape[-1] % 4 == 0:
+            return self._forward_inference(image)
         return self.net(image * 2 - 1)
+
+    def _forward_inference(self, image: torch.Tensor) -> torch.Tensor:
+        """``net(image * 2 - 1)`` without touching the full-resolution image more than once.
+
+        PixelUnshuffle(2) + a 3x3 stride-2 conv equals a 6x6 stride-4 conv on the image (tap
+        (2·di + a, 2·dj + b) of channel c is tap (di, dj) of unshuffled channel 4c + 2a + b), and
+        ``2x − 1`` folds into it: weight 2W, bias b − ΣW. Only the top row and left column of the
+        output read the zero padding (the last tap ends on the image's last pixel when H, W are
+        multiples of 4); there the original added nothing for padded taps instead of −W, so they get
+        ΣW over those taps back. The result is channels-last, which the later convs run faster in.
+        """
+        first = self.net[1]
+        w = first.weight  # [C, 12, 3, 3]
+        c = w.shape[0]
+        w6 = w.reshape(c, 3, 2, 2, 3, 3).permute(0, 1, 4, 2, 5, 3).reshape(c, 3, 6, 6)  # [C, 3, 2di+a, 2dj+b]
+        bias = w.sum(dim=(1, 2, 3)).neg_()
+        if first.bias is not None:
+            bias = bias + first.bias
+        x = F.conv2d(image, (w6 * 2).contiguous(memory_format=torch.channels_last), bias, 4, 2)
+        top, left = w6[:, :, :2].sum(dim=(1, 2, 3)), w6[:, :, :, :2].sum(dim=(1, 2, 3))
+        corner = w6[:, :, :2, :2].sum(dim=(1, 2, 3))
+        x[:, :, 0, :] += top[:, None]
+        x[:, :, :, 0] += left[:, None]
+        x[:, :, 0, 0] -= corner
+        return self.net[2:](x)

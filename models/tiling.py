@@ -70,8 +70,10 @@ def _run(fn, height, width, tile, overlap, align, progress):
         for x in xs:
             bottom, right = min(y + tile, height), min(x + tile, width)
             piece = fn((y, x, bottom, right))
-            if out is None:
-                out = piece.new_zeros(piece.shape[0], piece.shape[1], height, width)
+            if out is None:  # in the pieces' memory layout, so accumulating them is a straight copy
+                fmt = memory_format_of(piece)
+                out = piece.new_empty(piece.shape[0], piece.shape[1], height, width).contiguous(memory_format=fmt)
+                out.zero_()
                 weight = piece.new_zeros(1, 1, height, width)
             # Fade only where a neighbour overlaps this tile.
             fade_top = (ys[ys.index(y) - 1] + tile - y) if y != ys[0] else 0
@@ -81,9 +83,16 @@ def _run(fn, height, width, tile, overlap, align, progress):
             wy = _ramp(bottom - y, max(fade_top, 0), max(fade_bottom, 0), piece.dtype, piece.device)
             wx = _ramp(right - x, max(fade_left, 0), max(fade_right, 0), piece.dtype, piece.device)
             w = wy[:, None] * wx[None, :]
-            out[:, :, y:bottom, x:right] += piece * w
+            out[:, :, y:bottom, x:right].addcmul_(piece, w)
             weight[:, :, y:bottom, x:right] += w
             done += 1
             if progress is not None:
                 progress(done, total)
-    return out / weight.clamp_min(1e-8)
+    return out.div_(weight.clamp_min_(1e-8))  # in place: the output is the only full-size tensor
+
+
+def memory_format_of(x: torch.Tensor) -> torch.memory_format:
+    """channels_last if ``x`` (or the tensor it is a crop of) stores channels innermost, else contiguous."""
+    if x.dim() == 4 and x.shape[1] > 1 and x.stride(1) < x.stride(3):
+        return torch.channels_last
+    return torch.contiguous_format

@@ -1,0 +1,199 @@
+"""Tiled execution: tiled output equals untiled output, no seams, OOM retry, progress, bounded tiles.
+
+Tolerance: tiles carry a halo larger than the networks' receptive fields, so a tiled result differs
+from the untiled one only by float32 rounding (different conv block shapes, the feathered blend of
+two nearly equal values). We allow 1e-4 absolute on 0..1 images (measured: ~1e-6), far below one
+8-bit grey level (3.9e-3).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from stylefusion.models import extract_features, generate, transfer
+from stylefusion.models.api import encode_style
+from stylefusion.models.tiling import MIN_TILE, run_tiled, tile_starts
+
+from conftest import make_image
+
+TOLERANCE = 1e-4
+H, W, TILE = 200, 320, 128
+
+
+@pytest.fixture
+def noisy_model(tiny_model):
+    """The tiny model with noise switched on, so tiles must also agree on the noise z."""
+    for conv in tiny_model.generator.mod_convs:
+        conv.noise_strength.data.fill_(0.5)
+    tiny_model.weights_changed()
+    return tiny_model
+
+
+def _tile_edges(size: int, tile: int, overlap: int) -> list[int]:
+    """Pixel positions where a tile starts or ends inside the image (where a seam would be)."""
+    starts = tile_starts(size, tile, overlap, 8)
+    edges = {s for s in starts if s > 0} | {s + tile for s in starts if s + tile < size}
+    return sorted(edges)
+
+
+def _column_gradient_energy(image: torch.Tensor) -> torch.Tensor:
+    """Mean squared horizontal difference between column x−1 and x, for each x ≥ 1 → [W−1]."""
+    return (image[..., :, 1:] - image[..., :, :-1]).square().mean(dim=(0, 1, 2))
+
+
+def _row_gradient_energy(image: torch.Tensor) -> torch.Tensor:
+    return (image[..., 1:, :] - image[..., :-1, :]).square().mean(dim=(0, 1, 3))
+
+
+def test_tiled_transfer_matches_untiled(noisy_model):
+    content, style = make_image(1, H, W), make_image(1, 96, 96, seed=4)
+    full = transfer(noisy_model, content, style, seed=3)
+    tiled = transfer(noisy_model, content, style, seed=3, tile_size=TILE, tile_overlap=32)
+    assert tiled.shape == full.shape == (1, 3, H, W)
+    assert (tiled - full).abs().max().item() <= TOLERANCE
+
+
+def test_tiled_content_features_match_untiled(tiny_model):
+    image = make_image(1, H, W)
+    full = extract_features(tiny_model, image).tensor
+    tiled = extract_features(tiny_model, image, tile_size=TILE).tensor
+    assert tiled.shape == full.shape
+    assert (tiled - full).abs().max().item() <= TOLERANCE
+
+
+def test_odd_sizes_and_overlap_larger_than_half_a_tile(noisy_model):
+    content, style = make_image(1, 131, 197), make_image(1, 64, 64, seed=2)
+    full = transfer(noisy_model, content, style)
+    tiled = transfer(noisy_model, content, style, tile_size=72, tile_overlap=500)  # overlap is capped
+    assert tiled.shape == (1, 3, 131, 197)
+    assert (tiled - full).abs().max().item() <= TOLERANCE
+
+
+def test_no_seams_along_tile_borders(noisy_model):
+    """Gradient energy across tile borders is what it is elsewhere (and what it is untiled).
+
+    A control assembles tiles rendered *without* a halo; its borders must stand out, which shows
+    the check can see a seam.
+    """
+    content, style = make_image(1, H, W), make_image(1, 96, 96, seed=4)
+    features = extract_features(noisy_model, content)
+    style_vec = encode_style(noisy_model, style)
+    overlap = 32
+    full = generate(noisy_model, features, style_vec, seed=1)
+    tiled = generate(noisy_model, features, style_vec, seed=1, tile_size=TILE, tile_overlap=overlap)
+
+    cols, rows = _tile_edges(W, TILE, overlap), _tile_edges(H, TILE, overlap)
+    assert cols and rows
+    e_tiled, e_full = _column_gradient_energy(tiled), _column_gradient_energy(full)
+    r_tiled, r_full = _row_gradient_energy(tiled), _row_gradient_energy(full)
+    border_cols, border_rows = [c - 1 for c in cols], [r - 1 for r in rows]  # energy index x−1 ↔ pair (x−1, x)
+    typical = torch.cat([e_tiled, r_tiled]).median()
+    assert torch.allclose(e_tiled[border_cols], e_full[border_cols], rtol=1e-3, atol=1e-9)
+    assert torch.allclose(r_tiled[border_rows], r_full[border_rows], rtol=1e-3, atol=1e-9)
+    assert e_tiled[border_cols].max() <= 4 * typical and r_tiled[border_rows].max() <= 4 * typical
+
+    # Control: tiles without halo or overlap (each tile zero-pads its own borders) do show seams.
+    gen = noisy_model.generator
+    with torch.no_grad():
+        params = gen.style_params(style_vec.tensor)
+        body = gen.body(features.tensor, params)
+        from stylefusion.models.generator import make_noise
+
+        noise = make_noise(1, H, W, gen.n_noise)
+
+        def naive(region):
+            t, l, b, r = region
+            z = [n[..., t // 4:b // 4, l // 4:r // 4] for n in noise]
+            return gen.render(body[..., t // 8:b // 8, l // 8:r // 8], params, z)
+
+        seamed = run_tiled(naive, H, W, TILE, 0)
+    seam_cols = _tile_edges(W, TILE, 0)
+    excess = (_column_gradient_energy(seamed)[[c - 1 for c in seam_cols]] - e_full[[c - 1 for c in seam_cols]])
+    assert excess.abs().max() > 10 * (e_tiled[border_cols] - e_full[border_cols]).abs().max() + 1e-7
+
+
+def test_out_of_memory_retries_with_half_the_tile():
+    calls: list[tuple[int, int, int, int]] = []
+    failed = []
+
+    def region(r):
+        calls.append(r)
+        top, left, bottom, right = r
+        if not failed:
+            failed.append(r)
+            raise torch.OutOfMemoryError("fake: CUDA out of memory")
+        ys = torch.arange(top, bottom, dtype=torch.float32)[:, None]
+        xs = torch.arange(left, right, dtype=torch.float32)[None, :]
+        return (ys * 1000 + xs).expand(1, 1, -1, -1)
+
+    out = run_tiled(region, 256, 384, 256, 32)
+    expected = torch.arange(256.0)[:, None] * 1000 + torch.arange(384.0)[None, :]
+    assert torch.allclose(out[0, 0], expected, rtol=1e-6)  # feathering blends equal values exactly
+    assert failed[0][2] - failed[0][0] == 256  # first attempt: full tile
+    sizes = {(b - t, r - l) for t, l, b, r in calls[1:]}
+    assert max(max(s) for s in sizes) <= 128  # every retry tile is at most half
+
+
+def test_out_of_memory_at_the_smallest_tile_is_raised():
+    def region(r):
+        raise torch.OutOfMemoryError("fake: out of memory")
+
+    with pytest.raises(torch.OutOfMemoryError):
+        run_tiled(region, 512, 512, 256, 32)
+
+
+def test_other_errors_are_not_retried():
+    count = [0]
+
+    def region(r):
+        count[0] += 1
+        raise ValueError("a real bug")
+
+    with pytest.raises(ValueError):
+        run_tiled(region, 256, 256, 128, 16)
+    assert count[0] == 1
+
+
+def test_progress_counts_every_tile_once():
+    seen: list[tuple[int, int]] = []
+    out = run_tiled(lambda r: torch.ones(1, 3, r[2] - r[0], r[3] - r[1]), 200, 320, 128, 32,
+                    progress=lambda done, total: seen.append((done, total)))
+    total = len(tile_starts(200, 128, 32, 8)) * len(tile_starts(320, 128, 32, 8))
+    assert seen == [(i, total) for i in range(1, total + 1)]
+    assert torch.allclose(out, torch.ones(1, 3, 200, 320))
+
+
+def test_progress_through_transfer(tiny_model):
+    seen: list[tuple[int, int]] = []
+    transfer(tiny_model, make_image(1, H, W), make_image(1, 64, 64, seed=1), tile_size=TILE,
+             progress=lambda done, total: seen.append((done, total)))
+    assert seen and seen[-1][0] == seen[-1][1] and [d for d, _ in seen] == list(range(1, len(seen) + 1))
+
+
+def test_tiles_never_exceed_the_tile_size():
+    """Memory is bounded by the tile: the region function never sees more than tile × tile."""
+    regions = []
+
+    def region(r):
+        regions.append(r)
+        return torch.zeros(1, 3, r[2] - r[0], r[3] - r[1])
+
+    run_tiled(region, 1000, 1400, 256, 64)
+    assert max(b - t for t, _, b, _ in regions) <= 256 and max(r - l for _, l, _, r in regions) <= 256
+    assert MIN_TILE <= 256
+    # Tiles cover the whole image.
+    covered = torch.zeros(1000, 1400, dtype=torch.bool)
+    for t, l, b, r in regions:
+        covered[t:b, l:r] = True
+    assert covered.all()
+
+
+def test_tiled_output_keeps_the_pieces_memory_layout():
+    """Channels-last pieces (what the fast render returns) are assembled without a layout change."""
+
+    def region(r):
+        return torch.rand(1, 3, r[2] - r[0], r[3] - r[1]).contiguous(memory_format=torch.channels_last)
+
+    out = run_tiled(region, 128, 192, 64, 16)
+    assert out.is_contiguous(memory_format=torch.channels_last)
