@@ -1,31 +1,28 @@
-"""The only place that touches ComfyUI's own modules, each imported lazily and only if it exists.
+"""The only place that touches ComfyUI's own modules, and only those ComfyUI has already loaded.
 
-Outside ComfyUI (tests, the CLI, the headless runner) ``folder_paths`` and ``comfy`` are absent and
-every function here falls back to plain behaviour: no folder registration, ``device="auto"`` picks
-the best local device, progress goes nowhere and nothing can interrupt a run.
+ComfyUI imports ``folder_paths``, ``comfy.utils`` and ``comfy.model_management`` before it loads
+custom nodes, so inside ComfyUI they are in ``sys.modules``. This module never imports them itself:
+outside ComfyUI (tests, the CLI, the headless runner) a stray ``folder_paths`` on ``sys.path`` (say,
+the CLI started from a ComfyUI checkout) must not redirect the models folders or pull in ComfyUI.
+There every function falls back to plain behaviour: no folder registration, ``device="auto"``
+picks the best local device, progress goes nowhere and nothing can interrupt a run.
 """
 
 from __future__ import annotations
 
-import importlib
-import logging
 import os
+import sys
 from typing import Callable
 
 from ..models import paths
-
-log = logging.getLogger(__name__)
 
 #: Model folders may hold sub-folders (Hugging Face layout) or single files; only safetensors load.
 MODEL_EXTENSIONS = {".safetensors"}
 
 
 def _optional_module(name: str):
-    """``name`` imported, or None when it does not exist (we are not running inside ComfyUI)."""
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        return None
+    """ComfyUI's module ``name`` if ComfyUI has loaded it, else None (we are not inside ComfyUI)."""
+    return sys.modules.get(name)
 
 
 def folder_paths_module():

@@ -397,6 +397,16 @@ def fake_comfy(monkeypatch, tmp_path):
     return events
 
 
+def test_outside_comfyui_a_folder_paths_on_sys_path_is_left_alone(monkeypatch, tmp_path):
+    (tmp_path / "folder_paths.py").write_text("raise RuntimeError('ComfyUI module imported')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "folder_paths", raising=False)
+    assert comfyui.register_folders() is False
+    assert comfyui.torch_device() is None
+    comfyui.check_interrupt()
+    assert "folder_paths" not in sys.modules
+
+
 def test_register_folders_appends_to_extra_model_paths(fake_comfy):
     assert comfyui.register_folders() is True
     fp = fake_comfy["folder_paths"]
