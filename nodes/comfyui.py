@@ -48,7 +48,7 @@ def register_folders(folder_paths=None) -> bool:
     for kind in paths.KINDS:
         default = os.path.join(folder_paths.models_dir, kind)
         entry = folder_paths.folder_names_and_paths.get(kind)
-        folders = list(entry[0]) if entry else []
+        folders = entry[0] if entry else []  # the same list object: entries others hold stay in sync
         if default not in folders:
             folders.append(default)
         folder_paths.folder_names_and_paths[kind] = (folders, set(MODEL_EXTENSIONS))
