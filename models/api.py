@@ -330,7 +330,8 @@ def generate(
     noise = make_noise(seed, hp, wp, gen.n_noise, model.device, model.dtype)
     body = gen.body(content, params)
 
-    if tile_size and max(hp, wp) > tile_size:
+    tiled = bool(tile_size) and max(hp, wp) > tile_size
+    if tiled:
         halo = RENDER_HALO
         s = CONTENT_STRIDE
 
@@ -350,7 +351,7 @@ def generate(
     image = image[..., :h, :w].float()
     if preserve_color:
         image = keep_colors(image, features.image.to(image))
-    return image.clamp_(0, 1)  # a fresh tensor: clamp in place, no second full-size copy
+    return image.clamp_(0, 1)  # G's raw output is thumbnail + residual; clamp in place, no extra copy
 
 
 def _slice_param(param, top, left, bottom, right):

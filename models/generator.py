@@ -2,12 +2,15 @@
 
     G(c, s, z) = render(body(c, s), s, z)
 
-``body`` runs at stride 8: AdaIN residual blocks whose γ, β come from s through a mapping MLP
-(MUNIT / StarGAN v2); AdaIN needs global feature statistics, and at stride 8 the whole map is small
-enough to keep in memory even for a 4096² output. ``render`` is purely local: a 1x1 conv +
-pixel-shuffle to stride 4, StyleGAN2 modulated convs with per-pixel noise z (texture variation),
-and a sub-pixel conv straight to full-resolution RGB. Being local, ``render`` can run tile by tile
-with identical results, so memory is bounded by the tile.
+The content code c = [learned channels | colour thumbnail] (see ``feature_extractor.py``).
+``body`` runs at stride 8: AdaIN residual blocks on the learned channels whose γ, β come from s
+through a mapping MLP (MUNIT / StarGAN v2), and a colour transfer of the thumbnail to the palette
+the style predicts (YCbCr mean and std, Reinhard-style); both need global statistics, and at
+stride 8 the whole map is small enough to keep in memory even for a 4096² output. ``render`` is
+purely local: a 1x1 conv + pixel-shuffle to stride 4, StyleGAN2 modulated convs with per-pixel
+noise z (texture variation), and a sub-pixel conv to a full-resolution RGB residual (detail,
+texture, brush marks) added to the bilinearly upsampled recoloured thumbnail. Being local,
+``render`` can run tile by tile with identical results, so memory is bounded by the tile.
 
 Default config: ≈ 4.3 k MACs per output pixel ≈ 8.6 GFLOPs per megapixel; ≈ 0.40 M parameters.
 Receptive field of ``render``: 20 output px (radius 10) — the tiling halo below is larger.
@@ -22,11 +25,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .color import rgb_to_ycbcr, ycbcr_to_rgb
 from .config import StyleFusionConfig
-from .layers import AdaINResBlock, ModulatedConv, fast_inference, lrelu
+from .layers import AdaINResBlock, ModulatedConv, channel_stats, fast_inference, lrelu
 
 #: Radius in output pixels that ``render`` needs around a tile (multiple of 8; > its receptive field).
 RENDER_HALO = 32
+#: Typical YCbCr mean and std of a picture's 8x8 thumbnail: the palette at zero style parameters.
+PALETTE_MEAN = (0.45, 0.0, 0.0)
+PALETTE_STD = (0.22, 0.05, 0.05)
 
 
 class Generator(nn.Module):
@@ -35,13 +42,19 @@ class Generator(nn.Module):
     def __init__(self, config: StyleFusionConfig):
         super().__init__()
         c8, c4 = config.content_width, config.generator_width_s4
+        self.learned_channels = c8
         self.blocks = nn.ModuleList(AdaINResBlock(c8) for _ in range(config.generator_res_blocks))
         self.up = nn.Sequential(nn.Conv2d(c8, 4 * c4, 1), nn.PixelShuffle(2), lrelu())
         self.mod_convs = nn.ModuleList(ModulatedConv(c4, c4) for _ in range(config.generator_modulated_convs))
         self.to_rgb = nn.Sequential(nn.Conv2d(c4, 3 * 16, 3, 1, 1), nn.PixelShuffle(4))
+        nn.init.zeros_(self.to_rgb[0].weight)  # start as the recoloured thumbnail; learn detail on top
+        nn.init.zeros_(self.to_rgb[0].bias)
+        self.register_buffer("palette_mean", torch.tensor(PALETTE_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("palette_std", torch.tensor(PALETTE_STD).view(1, 3, 1, 1), persistent=False)
 
-        # Mapping network: s → (γ, β per AdaIN layer; modulation per modulated conv; RGB bias).
-        self.param_sizes = [b.n_params for b in self.blocks] + [m.n_params for m in self.mod_convs] + [3]
+        # Mapping network: s → (γ, β per AdaIN layer; palette mean/log-std; modulation per
+        # modulated conv; RGB bias of the residual).
+        self.param_sizes = ([b.n_params for b in self.blocks] + [6] + [m.n_params for m in self.mod_convs] + [3])
         layers: list[nn.Module] = []
         width = config.style_dim
         for _ in range(config.mapping_layers):
@@ -78,46 +91,63 @@ class Generator(nn.Module):
 
     # -- the two halves of G ---------------------------------------------------------------------
     def body(self, content: torch.Tensor, params) -> torch.Tensor:
-        """Stride-8 AdaIN blocks (global statistics; run on the whole map)."""
-        h = content
+        """Stride 8, global statistics, run on the whole map: AdaIN blocks + thumbnail recolouring."""
+        h, thumbnail = content[:, : self.learned_channels], content[:, self.learned_channels:]
         for block, p in zip(self.blocks, params):
             h = block(h, self._at(p, h.shape[-2:]))
-        return h
+        palette = self._at(params[len(self.blocks)], h.shape[-2:])
+        ycc = rgb_to_ycbcr(thumbnail)
+        mean, std = channel_stats(ycc)
+        target_mean = self.palette_mean.to(ycc) + palette[:, :3]
+        target_std = self.palette_std.to(ycc) * torch.exp(palette[:, 3:].clamp(-4, 4))
+        recoloured = ycbcr_to_rgb((ycc - mean) / std * target_std + target_mean)
+        return torch.cat([h, recoloured], dim=1)
+
+    def _base(self, h: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """The recoloured thumbnail, bilinearly upsampled to the output size."""
+        return F.interpolate(h[:, self.learned_channels:], size=size, mode="bilinear", align_corners=False)
 
     def render(self, h: torch.Tensor, params, noise: list[torch.Tensor] | None) -> torch.Tensor:
-        """Local decoder, stride 8 → full resolution. ``noise``: one [1|B,1,2h,2w] map per modulated conv."""
-        params = params[len(self.blocks):]
+        """Local decoder, stride 8 → full resolution. ``noise``: one [1|B,1,2h,2w] map per modulated conv.
+
+        Returns recoloured thumbnail + residual, not clamped (training sees the raw values; the
+        inference route clamps to 0..1).
+        """
+        params = params[len(self.blocks) + 1:]
         if fast_inference() and not isinstance(params[-1], tuple):
             return self._render_inference(h, params, noise)
-        x = self.up(h)
+        x = self.up(h[:, : self.learned_channels])
         for i, conv in enumerate(self.mod_convs):
             x = conv(x, self._at(params[i], x.shape[-2:]), None if noise is None else noise[i])
         rgb = self.to_rgb(x)
         rgb = rgb + self._at(params[-1], rgb.shape[-2:])
-        return torch.tanh(rgb) * 0.5 + 0.5
+        return self._base(h, rgb.shape[-2:]) + rgb
 
     def _render_inference(self, h: torch.Tensor, params, noise) -> torch.Tensor:
         """``render`` without autograd, in fewer passes over the full-resolution output.
 
-        0.5·tanh(t) + 0.5 = sigmoid(2t), and 2t comes straight out of ``to_rgb`` with weights and
-        bias doubled (exact) and the RGB bias added to the conv bias (pixel-shuffle channel
-        16c + k feeds RGB channel c). So the only full-size passes are one in-place sigmoid and the
-        pixel-shuffle copy. Channels-last throughout (oneDNN's fast layout on CPU).
+        The RGB bias is folded into ``to_rgb``'s bias; ``to_rgb``'s output channels are computed in
+        the order (i, j, c), so each conv output position holds its 4x4 block of RGB pixels row by
+        row and the pixel shuffle copies runs of 4·3 values. The full-size passes are that copy, the
+        upsampled thumbnail added in place and one in-place clamp. Channels-last throughout
+        (oneDNN's fast layout on CPU); the result is channels-last too, the layout of ComfyUI's IMAGE.
         """
-        x = self.up(h.contiguous(memory_format=torch.channels_last))
+        x = self.up(h[:, : self.learned_channels].contiguous(memory_format=torch.channels_last))
         for i, conv in enumerate(self.mod_convs):
             x = conv(x, self._at(params[i], x.shape[-2:]), None if noise is None else noise[i])
-        to_rgb = self.to_rgb[0]
-        factor = self.to_rgb[1].upscale_factor ** 2
-        rgb_bias = params[-1].flatten(1).repeat_interleave(factor, dim=1)  # [B, 3·16]
+        to_rgb, r = self.to_rgb[0], self.to_rgb[1].upscale_factor
+        rgb_bias = params[-1].flatten(1).repeat_interleave(r * r, dim=1)  # [B, 3·r²], channel order (c, i, j)
         if to_rgb.bias is not None:
             rgb_bias = rgb_bias + to_rgb.bias
-        weight = (to_rgb.weight * 2).contiguous(memory_format=torch.channels_last)
+        order = torch.arange(to_rgb.out_channels, device=x.device).view(-1, r, r).permute(1, 2, 0).reshape(-1)
+        weight = to_rgb.weight[order].contiguous(memory_format=torch.channels_last)
+        rgb_bias = rgb_bias[:, order]
         if rgb_bias.shape[0] == 1:
-            y = F.conv2d(x, weight, rgb_bias[0] * 2, 1, 1)
+            y = F.conv2d(x, weight, rgb_bias[0], 1, 1)
         else:
-            y = F.conv2d(x, weight, None, 1, 1).add_((rgb_bias * 2)[:, :, None, None])
-        return _pixel_shuffle_channels_last(y.sigmoid_(), self.to_rgb[1].upscale_factor)
+            y = F.conv2d(x, weight, None, 1, 1).add_(rgb_bias[:, :, None, None])
+        out = _pixel_shuffle_channels_last(y, r)
+        return out.add_(self._base(h, out.shape[-2:])).clamp_(0, 1)
 
     def forward(self, content: torch.Tensor, style: torch.Tensor, noise: list[torch.Tensor] | None = None):
         params = self.style_params(style)
@@ -125,17 +155,18 @@ class Generator(nn.Module):
 
 
 def _pixel_shuffle_channels_last(x: torch.Tensor, factor: int) -> torch.Tensor:
-    """``pixel_shuffle(x, factor)`` [B,C·f²,h,w] → [B,C,f·h,f·w], returned channels-last.
+    """Sub-pixel rearrangement of ``x`` [B,r²·C,h,w] with channels in (i, j, c) order (not
+    ``pixel_shuffle``'s (c, i, j)) → [B,C,r·h,r·w], out[b, c, r·y + i, r·x + j] = x[b, (i·r + j)·C + c, y, x].
 
-    Channels-last output is the memory layout of ComfyUI's IMAGE [B,H,W,C], so converting it costs
-    no copy; writing it is also faster than ``pixel_shuffle`` on a channels-last input.
+    Returned channels-last: in that layout each output row segment is r·C consecutive values of
+    ``x``, so this is a copy of contiguous runs; it is also ComfyUI's IMAGE layout [B,H,W,C].
     """
     b, c, h, w = x.shape
     c_out = c // factor**2
-    out = torch.empty(b, h * factor, w * factor, c_out, dtype=x.dtype, device=x.device)
-    src = x.permute(0, 2, 3, 1).reshape(b, h, w, c_out, factor, factor)  # a view when x is channels-last
-    out.view(b, h, factor, w, factor, c_out).copy_(src.permute(0, 1, 4, 2, 5, 3))
-    return out.permute(0, 3, 1, 2)
+    out = torch.empty(b, h, factor, w, factor * c_out, dtype=x.dtype, device=x.device)
+    src = x.permute(0, 2, 3, 1).reshape(b, h, w, factor, factor * c_out)  # a view when x is channels-last
+    out.copy_(src.transpose(2, 3))
+    return out.view(b, h * factor, w * factor, c_out).permute(0, 3, 1, 2)
 
 
 def make_noise(
