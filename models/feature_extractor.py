@@ -1,8 +1,12 @@
-"""Feature extraction: the content encoder E_c, image [B,3,H,W] → content code c [B,C,H/8,W/8].
+"""Feature extraction: the content encoder E_c, image [B,3,H,W] → content code c [B,C+3,H/8,W/8].
 
 Trained from scratch with the rest of the model (MUNIT's content encoder, slimmed for CPU speed):
 a 2x pixel-unshuffle, a stride-2 conv to stride 4, a conv, a stride-2 conv to stride 8 and a final
-conv. No normalisation layers, so the network is local and can run tile by tile exactly.
+conv give C learned channels (structure: edges, shapes, textures of the photo). The last 3
+channels are the image's colour layout, an 8x8 average (the "thumbnail"): G repaints it in the
+style's palette and renders detail and texture over it, so the layout of the photo survives even a
+briefly trained G, and fusing two codes also fuses their colour layouts. No normalisation layers,
+so the network is local and can run tile by tile exactly.
 
 At inference (autograd off) the first two steps run as one conv on the raw image — see
 ``_forward_inference`` — which is the same function within float rounding, about 3x faster.
@@ -39,12 +43,16 @@ class FeatureExtractor(nn.Module):
             conv3x3(c4, c8, stride=2), lrelu(),  # stride 8
             conv3x3(c8, c8),
         )
-        self.out_channels = c8
+        self.learned_channels = c8
+        self.out_channels = c8 + 3
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
+        thumbnail = F.avg_pool2d(image, CONTENT_STRIDE)
         if fast_inference() and image.shape[-2] % 4 == 0 and image.shape[-1] % 4 == 0:
-            return self._forward_inference(image)
-        return self.net(image * 2 - 1)
+            code = self._forward_inference(image)
+        else:
+            code = self.net(image * 2 - 1)
+        return torch.cat([code, thumbnail.to(code.dtype)], dim=1)
 
     def _forward_inference(self, image: torch.Tensor) -> torch.Tensor:
         """``net(image * 2 - 1)`` without touching the full-resolution image more than once.

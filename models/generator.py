@@ -91,11 +91,26 @@ class Generator(nn.Module):
 
     # -- the two halves of G ---------------------------------------------------------------------
     def body(self, content: torch.Tensor, params) -> torch.Tensor:
-        """Stride 8, global statistics, run on the whole map: AdaIN blocks + thumbnail recolouring."""
+        """Stride 8, global statistics, run on the whole map: AdaIN blocks + thumbnail recolouring.
+
+        Region styles run it once per style and blend the results by the mask: AdaIN's statistics
+        are global, so one pass with spatially mixed parameters would let each region's style leak
+        into the other through them.
+        """
+        head = params[: len(self.blocks) + 1]
+        regions = [p for p in head if isinstance(p, tuple)]
+        if not regions:
+            return self._body(content, head)
+        a = self._body(content, [p[0] if isinstance(p, tuple) else p for p in head])
+        b = self._body(content, [p[1] if isinstance(p, tuple) else p for p in head])
+        m = F.interpolate(regions[0][2], size=a.shape[-2:], mode="bilinear", align_corners=False)
+        return a + (b - a) * m
+
+    def _body(self, content: torch.Tensor, params) -> torch.Tensor:
         h, thumbnail = content[:, : self.learned_channels], content[:, self.learned_channels:]
         for block, p in zip(self.blocks, params):
-            h = block(h, self._at(p, h.shape[-2:]))
-        palette = self._at(params[len(self.blocks)], h.shape[-2:])
+            h = block(h, p)
+        palette = params[len(self.blocks)]
         ycc = rgb_to_ycbcr(thumbnail)
         mean, std = channel_stats(ycc)
         target_mean = self.palette_mean.to(ycc) + palette[:, :3]

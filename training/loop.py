@@ -58,8 +58,9 @@ class TrainingNets(StyleFusionModel):
         recon_style = G(c_style, s, noise)
         return {
             "stylised": stylised, "recon_content": recon_content, "recon_style": recon_style,
-            "content_code": c, "style_vector": s,
-            "stylised_code": E_c(stylised), "stylised_style": E_s(stylised),
+            "content_code": c[:, : E_c.learned_channels], "style_vector": s,
+            # Latent reconstruction compares learned channels only: the thumbnail's colours should change.
+            "stylised_code": E_c(stylised)[:, : E_c.learned_channels], "stylised_style": E_s(stylised),
         }
 
 
