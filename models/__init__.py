@@ -16,10 +16,11 @@ from .api import (
 from .bundle import StyleFusionModel
 from .config import FORMAT_VERSION, TINY_CONFIG, StyleFusionConfig
 from .errors import InputError, ModelFormatError, ModelMismatchError, ModelNotFoundError, StyleFusionError
+from .sources import load_model
 
 __all__ = [
     "FORMAT_VERSION", "TINY_CONFIG", "ContentFeatures", "InputError", "ModelFormatError", "ModelMismatchError",
     "ModelNotFoundError", "StyleFusionConfig", "StyleFusionError", "StyleFusionModel", "StyleVector",
     "check_image", "check_mask", "encode_style", "extract_features", "fuse_features", "fuse_images",
-    "generate", "mix_styles", "transfer",
+    "generate", "load_model", "mix_styles", "transfer",
 ]
