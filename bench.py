@@ -51,6 +51,10 @@ ADAIN_NOTE = ("AdaIN: VGG19 (torchvision, weights=None) to relu4_1 for content a
 STYLE_SIZE = 256  # side of the style image given to every method
 SCHEMA_VERSION = 1
 
+#: glibc malloc settings that keep freed memory for reuse instead of returning it to the OS, so large
+#: temporaries are not page-faulted in again on every call (see README "Performance").
+MALLOC_TUNING = {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "4294967296"}
+
 # Targets of issue 6, checked from the measured ratios (never by timed tests).
 TARGETS = {
     "peer_ratio_1024": 1.0,  # StyleFusion time / peer time at 1024², at most
@@ -97,6 +101,10 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
                         "short conv probe, so cores busy with other work are left out)")
     p.add_argument("--no-peer", action="store_true", help=f"skip {PEER_NAME}")
     p.add_argument("--no-adain", action="store_true", help="skip the AdaIN reference")
+    p.add_argument("--malloc-tuned", action="store_true",
+                   help="run the measuring processes with glibc's malloc keeping freed memory "
+                        f"({' '.join(f'{k}={v}' for k, v in MALLOC_TUNING.items())}): no page faults for "
+                        "large temporaries; Linux only, not with --in-process")
     p.add_argument("--in-process", action="store_true",
                    help="measure in this process (quicker; peak RSS is then the process's so far, not per measurement)")
 
@@ -108,6 +116,8 @@ def _bench(args: argparse.Namespace) -> int:
             raise ValueError(f"--{name.replace('_', '-')}: must be a positive integer")
     if args.warmup < 0 or args.hires < 0 or args.threads < 0:
         raise ValueError("--warmup, --hires and --threads must not be negative")
+    if args.malloc_tuned and (args.in_process or not sys.platform.startswith("linux")):
+        raise ValueError("--malloc-tuned: needs Linux and separate measuring processes (drop --in-process)")
     report = run_bench(args)
     print(format_report(report))
     if args.json != "-":
@@ -129,7 +139,8 @@ def run_bench(args: argparse.Namespace, log: Callable[[str], None] | None = None
     if threading["mode"] == "auto":
         log(f"[bench] threads: {threads} ({threading['reason']})")
     isolate = not args.in_process
-    common = {"threads": threads, "runs": args.runs, "warmup": args.warmup, "model": args.model}
+    common = {"threads": threads, "runs": args.runs, "warmup": args.warmup, "model": args.model,
+              "env": MALLOC_TUNING if args.malloc_tuned else {}}
     peer_available, peer_reason = peer_status()
     report: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
@@ -251,8 +262,18 @@ def run_job(job: dict[str, Any], isolate: bool) -> dict[str, Any]:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        result = pool.submit(_child, job).result()
+    env = job.get("env") or {}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)  # the spawned child starts with it (malloc reads it at start-up)
+    try:
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            result = pool.submit(_child, job).result()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     result["rss_isolated"] = True
     return result
 
@@ -750,7 +771,9 @@ def format_report(report: dict[str, Any]) -> str:
         f"StyleFusion bench - {m['cpu']}, {m['logical_cpus']} CPUs, {m['memory_gb']} GB, torch {m['torch']} "
         f"({m['torch_threads']} threads, {m['cpu_capability']}); load average at start {m['load_average_start']}, "
         f"at end {m.get('load_average_end')}",
-        f"threads: {report['settings']['threads']} for every method ({report['settings']['threading']['reason']})",
+        f"threads: {report['settings']['threads']} for every method ({report['settings']['threading']['reason']})"
+        + ("; malloc tuned: " + " ".join(f"{k}={v}" for k, v in MALLOC_TUNING.items())
+           if report["settings"].get("malloc_tuned") else ""),
         f"model: {report['model']['name']} ({report['model']['source']})"
         + (" - RANDOM WEIGHTS (no bundled model yet)" if report["model"]["random_weights"] else ""),
     ]

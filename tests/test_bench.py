@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
 
 import pytest
@@ -117,15 +118,19 @@ def test_falls_back_to_a_random_default_model_and_says_so(monkeypatch):
         bench.load_bench_model("no-such-model")  # an explicit source is never replaced
 
 
-def test_a_measurement_in_a_child_process_has_its_own_peak_rss():
-    result = bench.run_job({"kind": "conv", "threads": 1, "size": 8, "runs": 1, "warmup": 0, "model": ""},
-                           isolate=True)
+def test_a_measurement_in_a_child_process_has_its_own_peak_rss(monkeypatch):
+    monkeypatch.delenv("SF_BENCH_PROBE", raising=False)
+    result = bench.run_job({"kind": "conv", "threads": 1, "size": 8, "runs": 1, "warmup": 0, "model": "",
+                            "env": {"SF_BENCH_PROBE": "1"}}, isolate=True)
     assert result["rss_isolated"] is True and result["peak_rss_mb"] > 0 and result["gflops_median"] > 0
+    assert "SF_BENCH_PROBE" not in os.environ  # the child's environment does not leak back
 
 
 def test_bad_arguments_are_refused(capsys):
     assert main(["bench", "--runs", "0", "--json", "-"]) == 1
     assert "--runs" in capsys.readouterr().err
+    assert main(["bench", "--malloc-tuned", "--in-process", "--json", "-"]) == 1
+    assert "--malloc-tuned" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["bench", "--sizes", "64,abc"])
 
