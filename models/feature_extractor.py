@@ -50,6 +50,8 @@ class FeatureExtractor(nn.Module):
         thumbnail = F.avg_pool2d(image, CONTENT_STRIDE)
         if fast_inference() and image.shape[-2] % 4 == 0 and image.shape[-1] % 4 == 0:
             code = self._forward_inference(image)
+            # Both halves channels-last, so the joined code is too (G's fast route works in it).
+            thumbnail = thumbnail.contiguous(memory_format=torch.channels_last)
         else:
             code = self.net(image * 2 - 1)
         return torch.cat([code, thumbnail.to(code.dtype)], dim=1)

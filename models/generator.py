@@ -116,6 +116,8 @@ class Generator(nn.Module):
         target_mean = self.palette_mean.to(ycc) + palette[:, :3]
         target_std = self.palette_std.to(ycc) * torch.exp(palette[:, 3:].clamp(-4, 4))
         recoloured = ycbcr_to_rgb((ycc - mean) / std * target_std + target_mean)
+        if fast_inference() and h.dim() == 4 and h.stride(1) == 1:  # keep a channels-last code channels-last
+            recoloured = recoloured.contiguous(memory_format=torch.channels_last)
         return torch.cat([h, recoloured], dim=1)
 
     def _base(self, h: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -161,26 +163,35 @@ class Generator(nn.Module):
             y = F.conv2d(x, weight, rgb_bias[0], 1, 1)
         else:
             y = F.conv2d(x, weight, None, 1, 1).add_(rgb_bias[:, :, None, None])
-        out = _pixel_shuffle_channels_last(y, r)
-        return out.add_(self._base(h, out.shape[-2:])).clamp_(0, 1)
+        size = (y.shape[-2] * r, y.shape[-1] * r)
+        base = F.interpolate(h[:, self.learned_channels:].contiguous(memory_format=torch.channels_last), size=size,
+                             mode="bilinear", align_corners=False)  # = _base, channels-last
+        return _pixel_shuffle_channels_last(y, r, add_to=base).clamp_(0, 1)
 
     def forward(self, content: torch.Tensor, style: torch.Tensor, noise: list[torch.Tensor] | None = None):
         params = self.style_params(style)
         return self.render(self.body(content, params), params, noise)
 
 
-def _pixel_shuffle_channels_last(x: torch.Tensor, factor: int) -> torch.Tensor:
+def _pixel_shuffle_channels_last(x: torch.Tensor, factor: int, add_to: torch.Tensor | None = None) -> torch.Tensor:
     """Sub-pixel rearrangement of ``x`` [B,r²·C,h,w] with channels in (i, j, c) order (not
     ``pixel_shuffle``'s (c, i, j)) → [B,C,r·h,r·w], out[b, c, r·y + i, r·x + j] = x[b, (i·r + j)·C + c, y, x].
 
     Returned channels-last: in that layout each output row segment is r·C consecutive values of
     ``x``, so this is a copy of contiguous runs; it is also ComfyUI's IMAGE layout [B,H,W,C].
+    ``add_to`` (channels-last [B,C,r·h,r·w], updated in place and returned): add instead of copy.
     """
     b, c, h, w = x.shape
     c_out = c // factor**2
-    out = torch.empty(b, h, factor, w, factor * c_out, dtype=x.dtype, device=x.device)
-    src = x.permute(0, 2, 3, 1).reshape(b, h, w, factor, factor * c_out)  # a view when x is channels-last
-    out.copy_(src.transpose(2, 3))
+    src = x.permute(0, 2, 3, 1).reshape(b, h, w, factor, factor * c_out).transpose(2, 3)  # a view when x is channels-last
+    if add_to is not None and add_to.stride(1) == 1 and add_to.permute(0, 2, 3, 1).is_contiguous():
+        out = add_to.permute(0, 2, 3, 1).view(b, h, factor, w, factor * c_out)
+        out.add_(src)
+    else:
+        out = torch.empty(b, h, factor, w, factor * c_out, dtype=x.dtype, device=x.device)
+        out.copy_(src)
+        if add_to is not None:
+            out.add_(add_to.permute(0, 2, 3, 1).reshape(out.shape))
     return out.view(b, h * factor, w * factor, c_out).permute(0, 3, 1, 2)
 
 

@@ -75,26 +75,26 @@ def adain(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor) -> torch.Ten
 
 def _channel_stats_blocked(x: torch.Tensor, eps: float = 1e-5, block: int = 2048):
     """``channel_stats(x)`` (no mask) for inference: the same two-pass mean and variance, done over
-    cache-sized blocks of positions. ``torch.var_mean`` over space is 10-20x slower on CPU, and a
-    whole-map ``x − μ`` temporary would cost a full-size allocation."""
-    b, c = x.shape[:2]
+    cache-sized blocks of rows. ``torch.var_mean`` over space is 10-20x slower on CPU, and a
+    whole-map ``x − μ`` temporary would cost a full-size allocation. Works on views (a channel
+    slice of a channels-last code) without copying them."""
     if x.dim() != 4 or x.shape[-1] * x.shape[-2] <= block:
         return channel_stats(x, eps=eps)
-    if x.stride(1) < x.stride(3):  # channels-last: positions × channels, reduce over positions
-        flat, dim = x.permute(0, 2, 3, 1).reshape(b, -1, c), 1
+    b, c, h, w = x.shape
+    if x.stride(1) < x.stride(3):  # channels-last: [B,h,w,C], reduce over rows and columns
+        rows, row_dim, dims = x.permute(0, 2, 3, 1), 1, (1, 2)
     else:
-        flat, dim = x.reshape(b, c, -1), 2
-    blocks = flat.split(block, dim=dim)
-    total = sum(part.sum(dim=dim, keepdim=True) for part in blocks)
-    mean = total / flat.shape[dim]
-    buffer = torch.empty_like(blocks[0])
+        rows, row_dim, dims = x, 2, (2, 3)
+    blocks = rows.split(max(1, block // w), dim=row_dim)
+    total = sum(part.sum(dim=dims, keepdim=True) for part in blocks)
+    mean = total / (h * w)
+    buffer = torch.empty(blocks[0].shape, dtype=x.dtype, device=x.device)
     squares = torch.zeros_like(mean)
     for part in blocks:
-        centered = torch.sub(part, mean, out=buffer.narrow(dim, 0, part.shape[dim]))
-        squares += centered.square_().sum(dim=dim, keepdim=True)
-    std = (squares / flat.shape[dim] + eps).sqrt()
-    shape = (b, c, 1, 1)
-    return mean.reshape(shape), std.reshape(shape)
+        centered = torch.sub(part, mean, out=buffer.narrow(row_dim, 0, part.shape[row_dim]))
+        squares += centered.square_().sum(dim=dims, keepdim=True)
+    std = (squares / (h * w) + eps).sqrt()
+    return mean.reshape(b, c, 1, 1), std.reshape(b, c, 1, 1)
 
 
 class AdaINResBlock(nn.Module):
