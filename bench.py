@@ -414,7 +414,7 @@ def _generator_method(model, content, style):
     from .models.generator import make_noise
 
     style_vector = encode_style(model, style).tensor
-    noise = make_noise(0, content.shape[-2], content.shape[-1], model.generator.n_noise)
+    noise = make_noise(0, content.shape[-2], content.shape[-1], model.generator.noise_strides)
 
     def run():
         with torch.no_grad():

@@ -327,7 +327,7 @@ def generate(
         m = _to_model(model, _broadcast(batch, F.pad(m, (0, wp - w, 0, hp - h), mode="replicate"), "mask"))
         target_b = _to_model(model, _broadcast(batch, style_b.tensor, "style_b"))
         params = gen.blend_params(params, gen.style_params(source + (target_b - source) * strength), m)
-    noise = make_noise(seed, hp, wp, gen.n_noise, model.device, model.dtype)
+    noise = make_noise(seed, hp, wp, gen.noise_strides, model.device, model.dtype)
     body = gen.body(content, params)
 
     tiled = bool(tile_size) and max(hp, wp) > tile_size
@@ -340,7 +340,7 @@ def generate(
             t, l = max(0, top - halo), max(0, left - halo)
             b, rr = min(hp, bottom + halo), min(wp, right + halo)
             p = [_slice_param(q, t, l, b, rr) for q in params]
-            z = [n[..., t // 4:b // 4, l // 4:rr // 4] for n in noise]
+            z = [n[..., t // k:b // k, l // k:rr // k] for n, k in zip(noise, gen.noise_strides)]
             out = gen.render(body[..., t // s:b // s, l // s:rr // s], p, z)
             return out[..., top - t:bottom - t, left - l:right - l]
 

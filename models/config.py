@@ -22,9 +22,9 @@ FORMAT_VERSION = 1
 class StyleFusionConfig:
     """Hyper-parameters of every network of the hybrid model.
 
-    Strides are relative to the input image: the feature extractor E_c downsamples by
-    ``content_stride`` (always 8: two stride-2 steps after a 2x pixel-unshuffle), the generator G
-    renders back to full resolution with a 1x1 conv + pixel-shuffle and a final sub-pixel conv.
+    Strides are relative to the input image: the feature extractor E_c downsamples by 8 (two
+    stride-2 steps after a 2x pixel-unshuffle); the generator G renders back to full resolution
+    with 1x1 conv + pixel-shuffle steps to strides 4 and 2 and a final sub-pixel conv.
     """
 
     name: str = "stylefusion"
@@ -36,10 +36,11 @@ class StyleFusionConfig:
     style_dim: int = 64
     #: The style image is resized to about this many pixels on a side (area preserved) before E_s.
     style_image_size: int = 256
-    # Generator G: AdaIN residual blocks at stride 8, modulated convs at stride 4.
+    # Generator G: AdaIN residual blocks at stride 8, modulated convs at strides 4 and 2.
     generator_res_blocks: int = 1
     generator_width_s4: int = 32
     generator_modulated_convs: int = 2
+    generator_width_s2: int = 16
     mapping_width: int = 256
     mapping_layers: int = 2
     # Discriminator D (training only): PatchGAN widths and number of scales.
@@ -117,6 +118,7 @@ TINY_CONFIG = StyleFusionConfig(
     style_dim=8,
     style_image_size=64,
     generator_width_s4=8,
+    generator_width_s2=4,
     mapping_width=32,
     disc_widths=(8, 16),
     disc_scales=2,

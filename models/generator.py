@@ -7,13 +7,14 @@ The content code c = [learned channels | colour thumbnail] (see ``feature_extrac
 through a mapping MLP (MUNIT / StarGAN v2), and a colour transfer of the thumbnail to the palette
 the style predicts (YCbCr mean and std, Reinhard-style); both need global statistics, and at
 stride 8 the whole map is small enough to keep in memory even for a 4096² output. ``render`` is
-purely local: a 1x1 conv + pixel-shuffle to stride 4, StyleGAN2 modulated convs with per-pixel
-noise z (texture variation), and a sub-pixel conv to a full-resolution RGB residual (detail,
-texture, brush marks) added to the bilinearly upsampled recoloured thumbnail. Being local,
+purely local: 1x1 conv + pixel-shuffle steps to strides 4 and 2, StyleGAN2 modulated convs with
+per-pixel noise z (texture variation) at both, and a sub-pixel conv (no per-sub-pixel bias, so no
+fixed 2x2 pattern can be learnt) to a full-resolution RGB residual (detail, texture, brush marks)
+added to the bilinearly upsampled recoloured thumbnail. Being local,
 ``render`` can run tile by tile with identical results, so memory is bounded by the tile.
 
-Default config: ≈ 4.3 k MACs per output pixel ≈ 8.6 GFLOPs per megapixel; ≈ 0.40 M parameters.
-Receptive field of ``render``: 20 output px (radius 10) — the tiling halo below is larger.
+Default config: ≈ 5.1 k MACs per output pixel ≈ 10.2 GFLOPs per megapixel; ≈ 0.41 M parameters.
+Receptive field of ``render``: about 28 output px (radius 14) — the tiling halo below is larger.
 
 Training plays the min-max game of the paper with the discriminator D (see ``discriminator.py``):
 min_G max_D 𝓛(G,D) = E[log D(x)] + E[log(1 − D(G(z)))].
@@ -41,14 +42,17 @@ class Generator(nn.Module):
 
     def __init__(self, config: StyleFusionConfig):
         super().__init__()
-        c8, c4 = config.content_width, config.generator_width_s4
+        c8, c4, c2 = config.content_width, config.generator_width_s4, config.generator_width_s2
         self.learned_channels = c8
         self.blocks = nn.ModuleList(AdaINResBlock(c8) for _ in range(config.generator_res_blocks))
         self.up = nn.Sequential(nn.Conv2d(c8, 4 * c4, 1), nn.PixelShuffle(2), lrelu())
-        self.mod_convs = nn.ModuleList(ModulatedConv(c4, c4) for _ in range(config.generator_modulated_convs))
-        self.to_rgb = nn.Sequential(nn.Conv2d(c4, 3 * 16, 3, 1, 1), nn.PixelShuffle(4))
+        self.up2 = nn.Sequential(nn.Conv2d(c4, 4 * c2, 1), nn.PixelShuffle(2), lrelu())
+        n_s4 = config.generator_modulated_convs
+        self.mod_convs = nn.ModuleList([ModulatedConv(c4, c4) for _ in range(n_s4)] + [ModulatedConv(c2, c2)])
+        #: Stride of each modulated conv's input (and of its noise map).
+        self.noise_strides = [4] * n_s4 + [2]
+        self.to_rgb = nn.Sequential(nn.Conv2d(c2, 3 * 4, 3, 1, 1, bias=False), nn.PixelShuffle(2))
         nn.init.zeros_(self.to_rgb[0].weight)  # start as the recoloured thumbnail; learn detail on top
-        nn.init.zeros_(self.to_rgb[0].bias)
         self.register_buffer("palette_mean", torch.tensor(PALETTE_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("palette_std", torch.tensor(PALETTE_STD).view(1, 3, 1, 1), persistent=False)
 
@@ -64,7 +68,6 @@ class Generator(nn.Module):
         self.to_params = nn.Linear(width, sum(self.param_sizes))
         nn.init.normal_(self.to_params.weight, std=0.01)  # start near identity: γ≈1, β≈0, m≈1
         nn.init.zeros_(self.to_params.bias)
-        self.n_noise = len(self.mod_convs)
 
     # -- style → per-layer parameters ------------------------------------------------------------
     def style_params(self, style: torch.Tensor) -> list[torch.Tensor]:
@@ -135,6 +138,8 @@ class Generator(nn.Module):
             return self._render_inference(h, params, noise)
         x = self.up(h[:, : self.learned_channels])
         for i, conv in enumerate(self.mod_convs):
+            if self.noise_strides[i] == 2 and self.noise_strides[i - 1] == 4:
+                x = self.up2(x)
             x = conv(x, self._at(params[i], x.shape[-2:]), None if noise is None else noise[i])
         rgb = self.to_rgb(x)
         rgb = rgb + self._at(params[-1], rgb.shape[-2:])
@@ -151,6 +156,8 @@ class Generator(nn.Module):
         """
         x = self.up(h[:, : self.learned_channels].contiguous(memory_format=torch.channels_last))
         for i, conv in enumerate(self.mod_convs):
+            if self.noise_strides[i] == 2 and self.noise_strides[i - 1] == 4:
+                x = self.up2(x)
             x = conv(x, self._at(params[i], x.shape[-2:]), None if noise is None else noise[i])
         to_rgb, r = self.to_rgb[0], self.to_rgb[1].upscale_factor
         rgb_bias = params[-1].flatten(1).repeat_interleave(r * r, dim=1)  # [B, 3·r²], channel order (c, i, j)
@@ -196,13 +203,14 @@ def _pixel_shuffle_channels_last(x: torch.Tensor, factor: int, add_to: torch.Ten
 
 
 def make_noise(
-    seed: int, height: int, width: int, count: int, device=None, dtype=torch.float32
+    seed: int, height: int, width: int, strides: list[int], device=None, dtype=torch.float32, batch: int = 1,
+    generator: torch.Generator | None = None,
 ) -> list[torch.Tensor]:
-    """The noise z for an output of ``height``×``width`` px: ``count`` maps [1,1,H/4,W/4].
+    """The noise z for an output of ``height``×``width`` px: one map [batch,1,H/s,W/s] per stride s.
 
-    Drawn on the CPU from ``seed`` so the same seed gives the same noise on every device, and
-    shared by all images of a batch (video frames stay consistent).
+    Drawn on the CPU from ``seed`` (or ``generator``) so the same seed gives the same noise on every
+    device; inference uses batch 1, shared by all images of a batch (video frames stay consistent).
     """
-    gen = torch.Generator(device="cpu").manual_seed(int(seed) & 0xFFFF_FFFF_FFFF_FFFF)
-    maps = [torch.randn(1, 1, height // 4, width // 4, generator=gen) for _ in range(count)]
+    gen = generator or torch.Generator(device="cpu").manual_seed(int(seed) & 0xFFFF_FFFF_FFFF_FFFF)
+    maps = [torch.randn(batch, 1, height // s, width // s, generator=gen) for s in strides]
     return [m.to(device=device, dtype=dtype) for m in maps]

@@ -100,11 +100,11 @@ def test_no_seams_along_tile_borders(noisy_model):
         body = gen.body(features.tensor, params)
         from stylefusion.models.generator import make_noise
 
-        noise = make_noise(1, H, W, gen.n_noise)
+        noise = make_noise(1, H, W, gen.noise_strides)
 
         def naive(region):
             t, l, b, r = region
-            z = [n[..., t // 4:b // 4, l // 4:r // 4] for n in noise]
+            z = [n[..., t // k:b // k, l // k:r // k] for n, k in zip(noise, gen.noise_strides)]
             return gen.render(body[..., t // 8:b // 8, l // 8:r // 8], params, z)
 
         seamed = run_tiled(naive, H, W, TILE, 0)

@@ -26,7 +26,7 @@ class LossWeights:
     """Φ-feature mean/std distance between output and style image (AdaIN's style loss), all style layers."""
     gram: float = 20.0
     """Φ-feature Gram-matrix distance (Gatys): channel correlations = texture and brush marks."""
-    color: float = 10.0
+    color: float = 20.0
     """RGB mean + covariance distance between output and style image at three scales (palette)."""
     reconstruction: float = 10.0
     """L1 distance of G(E_c(x), E_s(x)) to x, for photos (strength 0) and artworks (MUNIT's image term)."""

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from ..models.bundle import StyleFusionModel
 from ..models.config import StyleFusionConfig
 from ..models.discriminator import Discriminator
+from ..models.generator import make_noise
 from . import distributed as dist_utils
 from . import losses as L
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
@@ -178,9 +179,8 @@ class Trainer:
         cfg = self.config
         content = self.content.batch(cfg.batch_size, cfg.crop_size, cfg.crop_scale, gen).to(self.device)
         style = self.style.batch(cfg.batch_size, cfg.crop_size, cfg.crop_scale, gen).to(self.device)
-        n = cfg.crop_size // 4
-        noise = [torch.randn(cfg.batch_size, 1, n, n, generator=gen).to(self.device)
-                 for _ in range(self.nets.generator.n_noise)]
+        noise = make_noise(0, cfg.crop_size, cfg.crop_size, self.nets.generator.noise_strides, self.device,
+                           batch=cfg.batch_size, generator=gen)
         return content, style, noise
 
     def train_step(self) -> dict[str, float]:
