@@ -132,8 +132,6 @@ def _bench(args: argparse.Namespace) -> int:
 def run_bench(args: argparse.Namespace, log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run every measurement ``args`` asks for; return the report (the JSON document)."""
     log = log or (lambda text: print(text, file=sys.stderr, flush=True))
-    import torch
-
     threading = choose_threads(args.threads)
     threads = threading["threads"]
     if threading["mode"] == "auto":
@@ -174,8 +172,10 @@ def run_bench(args: argparse.Namespace, log: Callable[[str], None] | None = None
         timing = run_job({"kind": "timing", **job}, isolate)
         log(f"[bench] {size}x{size}: peak memory of each method ...")
         entry["stylefusion"] = {**timing["stylefusion"], **_rss(run_job({"kind": "rss", "method": "stylefusion", **job}, isolate))}
-        if job["peer"]:
+        if job["peer"] and timing["peer"].get("available"):
             entry["peer"] = {**timing["peer"], **_rss(run_job({"kind": "rss", "method": "peer", **job}, isolate))}
+        elif job["peer"]:
+            entry["peer"] = timing["peer"]  # found but failed to import: the reason says why
         else:
             entry["peer"] = {"available": False, "reason": "skipped (--no-peer)" if args.no_peer else peer_reason}
         if job["adain"]:
