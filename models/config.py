@@ -24,7 +24,7 @@ class StyleFusionConfig:
 
     Strides are relative to the input image: the feature extractor E_c downsamples by 8 (two
     stride-2 steps after a 2x pixel-unshuffle); the generator G renders back to full resolution
-    with 1x1 conv + pixel-shuffle steps to strides 4 and 2 and a final sub-pixel conv.
+    with 1x1 conv + bilinear steps to strides 4 and 2 and a final 2x sub-pixel conv.
     """
 
     name: str = "stylefusion"

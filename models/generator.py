@@ -7,13 +7,13 @@ The content code c = [learned channels | colour thumbnail] (see ``feature_extrac
 through a mapping MLP (MUNIT / StarGAN v2), and a colour transfer of the thumbnail to the palette
 the style predicts (YCbCr mean and std, Reinhard-style); both need global statistics, and at
 stride 8 the whole map is small enough to keep in memory even for a 4096² output. ``render`` is
-purely local: 1x1 conv + pixel-shuffle steps to strides 4 and 2, StyleGAN2 modulated convs with
+purely local: smooth ×2 upsampling steps (1x1 conv + bilinear) to strides 4 and 2, StyleGAN2 modulated convs with
 per-pixel noise z (texture variation) at both, and a sub-pixel conv (no per-sub-pixel bias, so no
 fixed 2x2 pattern can be learnt) to a full-resolution RGB residual (detail, texture, brush marks)
 added to the bilinearly upsampled recoloured thumbnail. Being local,
 ``render`` can run tile by tile with identical results, so memory is bounded by the tile.
 
-Default config: ≈ 5.1 k MACs per output pixel ≈ 10.2 GFLOPs per megapixel; ≈ 0.41 M parameters.
+Default config: ≈ 4.8 k MACs per output pixel ≈ 9.7 GFLOPs per megapixel; ≈ 0.39 M parameters.
 Receptive field of ``render``: about 28 output px (radius 14) — the tiling halo below is larger.
 
 Training plays the min-max game of the paper with the discriminator D (see ``discriminator.py``):
@@ -28,7 +28,7 @@ from torch import nn
 
 from .color import rgb_to_ycbcr, ycbcr_to_rgb
 from .config import StyleFusionConfig
-from .layers import AdaINResBlock, ModulatedConv, channel_stats, fast_inference, lrelu
+from .layers import AdaINResBlock, ModulatedConv, SmoothUp, channel_stats, fast_inference
 
 #: Radius in output pixels that ``render`` needs around a tile (multiple of 8; > its receptive field).
 RENDER_HALO = 32
@@ -45,8 +45,8 @@ class Generator(nn.Module):
         c8, c4, c2 = config.content_width, config.generator_width_s4, config.generator_width_s2
         self.learned_channels = c8
         self.blocks = nn.ModuleList(AdaINResBlock(c8) for _ in range(config.generator_res_blocks))
-        self.up = nn.Sequential(nn.Conv2d(c8, 4 * c4, 1), nn.PixelShuffle(2), lrelu())
-        self.up2 = nn.Sequential(nn.Conv2d(c4, 4 * c2, 1), nn.PixelShuffle(2), lrelu())
+        self.up = SmoothUp(c8, c4)
+        self.up2 = SmoothUp(c4, c2)
         n_s4 = config.generator_modulated_convs
         self.mod_convs = nn.ModuleList([ModulatedConv(c4, c4) for _ in range(n_s4)] + [ModulatedConv(c2, c2)])
         #: Stride of each modulated conv's input (and of its noise map).
