@@ -78,6 +78,22 @@ def check_interrupt() -> None:
         mm.throw_exception_if_processing_interrupted()
 
 
+def download_progress() -> Callable[[int, int], None] | None:
+    """A ``progress(bytes_done, bytes_total)`` callback that drives ComfyUI's bar during a Hub
+    download (and lets Cancel stop it), or None outside ComfyUI."""
+    utils = _optional_module("comfy.utils")
+    if utils is None or not hasattr(utils, "ProgressBar"):
+        return None
+    bar = utils.ProgressBar(100)
+
+    def report(done: int, total: int) -> None:
+        if total:
+            bar.update_absolute(min(100, int(100 * done / total)), 100)
+        check_interrupt()
+
+    return report
+
+
 class FrameProgress:
     """Progress over ``frames`` frames, each possibly split into tiles, shown in ComfyUI's bar.
 

@@ -65,4 +65,4 @@ class StyleFusionModelLoader:
             source = hub_repo
         if device == "auto":
             device = comfyui.torch_device() or "auto"
-        return (load_model(source, device=device, precision=precision),)
+        return (load_model(source, device=device, precision=precision, progress=comfyui.download_progress()),)
