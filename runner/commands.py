@@ -144,11 +144,13 @@ def _write(images, output: str, texts: dict) -> list[str]:
     return paths
 
 
-def _check_tile(tile_size: int) -> int:
+def _check_tile(tile_size: int, overlap: int = 0) -> int:
     from ..models.errors import InputError
 
     if tile_size != 0 and tile_size < 64:
         raise InputError(f"--tile-size: {tile_size} is too small; use 0 (whole image) or at least 64")
+    if overlap < 0:
+        raise InputError(f"--tile-overlap: {overlap} must be 0 or more")
     return tile_size
 
 
@@ -162,6 +164,8 @@ def _transfer_args(p: argparse.ArgumentParser) -> None:
                    help="0 = the content unchanged, 1 = full style (default 0.8, as the Style Transfer node)")
     p.add_argument("--preserve-color", action="store_true", help="keep the content's colours, take only texture")
     p.add_argument("--tile-size", type=int, default=0, help="render in tiles of this size to bound memory (0 = whole image)")
+    p.add_argument("--tile-overlap", type=int, default=64,
+                   help="pixels neighbouring tiles share and cross-fade (default 64; only with --tile-size)")
     _common_model_args(p)
 
 
@@ -170,14 +174,14 @@ def _transfer(args: argparse.Namespace) -> int:
     def body() -> int:
         from ..models.api import transfer
 
-        tile_size = _check_tile(args.tile_size)
+        tile_size = _check_tile(args.tile_size, args.tile_overlap)
         content = _read(args.content, "content")
         style = _read(args.style, "style")
         if style.shape[0] not in (1, content.shape[0]):
             style = style[:1]
         model = _load_model(args)
         image = transfer(model, content, style, strength=args.strength, preserve_color=args.preserve_color,
-                         seed=args.seed, tile_size=tile_size)
+                         seed=args.seed, tile_size=tile_size, tile_overlap=args.tile_overlap)
         _write(image, args.output, {"stylefusion": {
             "command": "transfer", "content": os.path.basename(args.content), "style": os.path.basename(args.style),
             "strength": args.strength, "preserve_color": args.preserve_color, "seed": args.seed,

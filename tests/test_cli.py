@@ -151,7 +151,7 @@ def test_transfer(capsys, tmp_path, tiny_model_dir):
                "--seed", "3", "--preserve-color")[0] == 0
     assert torch.equal(png_as_tensor(again), result)
     assert cli(capsys, "transfer", content, style, "-o", tmp_path / "tiled.png", "--model", tiny_model_dir,
-               "--tile-size", "64")[0] == 0
+               "--tile-size", "64", "--tile-overlap", "16")[0] == 0
 
 
 def test_transfer_rgba_and_grayscale_inputs(capsys, tmp_path, tiny_model_dir):
@@ -174,6 +174,9 @@ def test_transfer_errors(capsys, tmp_path, tiny_model_dir):
     assert_one_line_failure(code, err, 1, "transfer", "model", "no-model")
     code, _, err = cli(capsys, "transfer", content, style, "-o", out, "--model", tiny_model_dir, "--tile-size", "8")
     assert_one_line_failure(code, err, 1, "transfer", "--tile-size: 8 is too small")
+    code, _, err = cli(capsys, "transfer", content, style, "-o", out, "--model", tiny_model_dir, "--tile-size", "64",
+                       "--tile-overlap", "-8")
+    assert_one_line_failure(code, err, 1, "transfer", "--tile-overlap: -8 must be 0 or more")
     code, _, err = cli(capsys, "transfer", content, style, "-o", tmp_path / "o.xyz", "--model", tiny_model_dir)
     assert_one_line_failure(code, err, 1, "transfer", "'.xyz' is not an image format")
     write_picture(tmp_path / "small.png", 32, 32)
