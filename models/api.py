@@ -52,6 +52,13 @@ class ContentFeatures:
         return tuple(self.image.shape[-2:])
 
     @property
+    def visible(self) -> torch.Tensor:
+        """The content code without the mirrored margin cells: [B,C,⌈H/8⌉,⌈W/8⌉]."""
+        m = MARGIN // CONTENT_STRIDE
+        h, w = self.image_size
+        return self.tensor[..., m:m + -(-h // CONTENT_STRIDE), m:m + -(-w // CONTENT_STRIDE)]
+
+    @property
     def batch_size(self) -> int:
         return self.tensor.shape[0]
 
@@ -160,9 +167,16 @@ def _broadcast(batch: int, tensor: torch.Tensor, name: str) -> torch.Tensor:
     raise InputError(f"{name}: has a batch of {tensor.shape[0]}, expected 1 or {batch}")
 
 
+#: Mirrored margin (px, a multiple of the stride) added around every image before E_c and cropped
+#: after G: the networks' zero padding otherwise paints frame lines along the picture's edges.
+MARGIN = 32
+
+
 def _pad_to_stride(image: torch.Tensor) -> torch.Tensor:
+    """Mirror a MARGIN around ``image``, then extend right/bottom to a multiple of the stride."""
     h, w = image.shape[-2:]
     ph, pw = (-h) % CONTENT_STRIDE, (-w) % CONTENT_STRIDE
+    image = F.pad(image, (MARGIN, MARGIN, MARGIN, MARGIN), mode="reflect")
     return F.pad(image, (0, pw, 0, ph), mode="replicate") if ph or pw else image
 
 
@@ -324,7 +338,8 @@ def generate(
         m = check_mask(mask, batch, "mask")
         h, w = features.image_size
         m = F.interpolate(m, size=(h, w), mode="bilinear", align_corners=False)
-        m = _to_model(model, _broadcast(batch, F.pad(m, (0, wp - w, 0, hp - h), mode="replicate"), "mask"))
+        m = F.pad(m, (MARGIN, wp - w - MARGIN, MARGIN, hp - h - MARGIN), mode="replicate")
+        m = _to_model(model, _broadcast(batch, m, "mask"))
         target_b = _to_model(model, _broadcast(batch, style_b.tensor, "style_b"))
         params = gen.blend_params(params, gen.style_params(source + (target_b - source) * strength), m)
     noise = make_noise(seed, hp, wp, gen.noise_strides, model.device, model.dtype)
@@ -348,7 +363,7 @@ def generate(
     else:
         image = gen.render(body, params, noise)
     h, w = features.image_size
-    image = image[..., :h, :w].float()
+    image = image[..., MARGIN:MARGIN + h, MARGIN:MARGIN + w].float()
     if preserve_color:
         image = keep_colors(image, features.image.to(image))
     return image.clamp_(0, 1)  # G's raw output is thumbnail + residual; clamp in place, no extra copy

@@ -97,7 +97,7 @@ class StyleFusionPreviewFeatures:
         }}
 
     def preview(self, features: ContentFeatures):
-        return (image_from_api(pca_picture(features.tensor, features.image_size)),)
+        return (image_from_api(pca_picture(features.visible, features.image_size)),)
 
 
 def pca_picture(code: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
