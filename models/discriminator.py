@@ -5,7 +5,7 @@ full, 1/2, … resolution, each through 4x4 stride-2 convs with LeakyReLU and a 
 channel. Training maximises 𝓛(G,D) = E[log D(x)] + E[log(1 − D(G(z)))] over D, with an R1
 penalty on real images; G uses the non-saturating form −E[log D(G(z))].
 
-Default config (32/64/128/256 channels, 2 scales): ≈ 0.45 GFLOPs for a 256² image; ≈ 2.8 M parameters.
+Default config (32/64/128/256 channels, 2 scales): ≈ 1.07 GFLOPs for a 256² image; ≈ 1.38 M parameters.
 """
 
 from __future__ import annotations

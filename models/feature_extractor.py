@@ -12,7 +12,7 @@ At inference (autograd off) the first two steps run as one conv on the raw image
 ``_forward_inference`` — which is the same function within float rounding, about 3x faster.
 
 Cost with the default config (32/96 channels): ≈ 2.5 k MACs per input pixel ≈ 5.0 GFLOPs per
-megapixel; ≈ 0.13 M parameters. Receptive field: 51 px (radius 25).
+megapixel; ≈ 0.12 M parameters. Receptive field: 51 px (radius 25).
 """
 
 from __future__ import annotations

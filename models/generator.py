@@ -13,7 +13,7 @@ fixed 2x2 pattern can be learnt) to a full-resolution RGB residual (detail, text
 added to the bilinearly upsampled recoloured thumbnail. Being local,
 ``render`` can run tile by tile with identical results, so memory is bounded by the tile.
 
-Default config: ≈ 4.8 k MACs per output pixel ≈ 9.7 GFLOPs per megapixel; ≈ 0.39 M parameters.
+Default config: ≈ 4.8 k MACs per output pixel ≈ 9.7 GFLOPs per megapixel; ≈ 0.40 M parameters.
 Receptive field of ``render``: about 28 output px (radius 14) — the tiling halo below is larger.
 
 Training plays the min-max game of the paper with the discriminator D (see ``discriminator.py``):

@@ -4,7 +4,7 @@ Four stride-2 convs (after a 2x pixel-unshuffle) then masked mean-and-std poolin
 linear layer (MUNIT / StarGAN v2 style encoders pool to a vector the same way; the std half keeps
 texture energy that a plain mean would lose). The image is first resized so its area is about
 ``style_image_size``² (aspect kept): style is a global property, so E_s costs the same for any
-input size. Default config: ≈ 0.11 GFLOPs per style image, ≈ 0.36 M parameters.
+input size. Default config: ≈ 0.12 GFLOPs per style image, ≈ 0.26 M parameters.
 """
 
 from __future__ import annotations

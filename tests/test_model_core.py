@@ -336,3 +336,15 @@ def test_flops_and_parameters_stated_in_docstrings_match_the_default_model():
     ec = 2 * mac_count(model.feature_extractor, x) / x[0, 0].numel() * 1e6 / 1e9
     g = 2 * mac_count(model.generator, model.feature_extractor(x), torch.zeros(1, 64)) / x[0, 0].numel() * 1e6 / 1e9
     assert abs(ec - 5.0) < 0.3 and abs(g - 9.7) < 0.3
+
+
+def test_parameter_counts_stated_in_docstrings():
+    from stylefusion.models.discriminator import Discriminator
+
+    model = StyleFusionModel(StyleFusionConfig())
+    counts = {n: sum(p.numel() for p in getattr(model, n).parameters())
+              for n in ("feature_extractor", "style_encoder", "generator")}
+    assert round(counts["feature_extractor"] / 1e6, 2) == 0.12
+    assert round(counts["style_encoder"] / 1e6, 2) == 0.26
+    assert round(counts["generator"] / 1e6, 2) == 0.40
+    assert round(sum(p.numel() for p in Discriminator(model.config).parameters()) / 1e6, 2) == 1.38
