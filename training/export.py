@@ -1,7 +1,7 @@
 """``stylefusion export RUN_DIR --out MODEL_DIR``: a run's EMA networks → a model folder with a model card.
 
 The folder is the layout of DESIGN.md (config.json, model.safetensors, README.md) plus
-``sample.png`` (the evaluation contact sheet, when evaluation ran) and ``metrics.json``.
+``sample.jpg`` (the evaluation contact sheet, when evaluation ran) and ``metrics.json``.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import shutil
 from collections import Counter
 
 from ..models.bundle import StyleFusionModel
@@ -135,8 +134,19 @@ def model_card(model: StyleFusionModel, state: dict, run_dir: str, metrics: dict
                 lines.append(f"| {key} | {sf[key]:.4g} | {base.get(key, float('nan')):.4g} | {better} |")
         if "ms_per_image" in sf:
             lines.append(f"\nMedian time per transfer at that size on the training machine: {sf['ms_per_image']} ms.")
-        lines += ["", "## Sample", "", "Rows: held-out photos; columns: styles; top row: the style images.", "",
-                  "![contact sheet](sample.png)"]
+        unseen = set(data_report.get("style", {}).get("held_out", []))
+        styles = metrics.get("style_images", [])
+        seen_note = ", ".join(f"{name} ({'never seen in training' if name in unseen else 'seen in training'})"
+                              for name in styles)
+        lines += ["", "## Sample", "", f"Rows: photos never seen in training; columns, left to right: {seen_note}. "
+                  "Top row: the style images. Made with `stylefusion evaluate` at strength 1.", "",
+                  "![contact sheet](sample.jpg)"]
+    lines += ["", "## Limitations", "",
+              f"This model saw {state.get('step')} steps of batch {config.batch_size} on 2 CPU cores. It moves "
+              "palette and tonal layout towards the style and repaints the photo with simplified shapes, outlines "
+              "and a paint-like relief, but its texture is still much the same for every style and fine detail is "
+              "lost; more steps (`stylefusion train … --resume`) make texture more style-specific and structure "
+              "sharper. Compare `structure_ssim` and `texture_gain` with the colour-transfer baseline above."]
     lines += ["", "## Use", "", "```python", "from stylefusion.models import StyleFusionModel, transfer",
               "model = StyleFusionModel.from_pretrained('path/to/this/folder')",
               "image = transfer(model, content, style, strength=0.8)  # [B,3,H,W] tensors in 0..1", "```", ""]
@@ -154,7 +164,10 @@ def export(run_dir: str, out_dir: str, name: str | None = None, eval_content: st
         metrics = evaluate(model, eval_content, eval_style, eval_dir, size=eval_size)
     model.save_pretrained(out_dir, card=model_card(model, state, run_dir, metrics))
     if metrics:
-        shutil.copyfile(os.path.join(run_dir, "evaluation", "contact_sheet.png"), os.path.join(out_dir, "sample.png"))
+        from PIL import Image
+
+        with Image.open(os.path.join(run_dir, "evaluation", "contact_sheet.png")) as sheet:
+            sheet.convert("RGB").save(os.path.join(out_dir, "sample.jpg"), quality=85, optimize=True)
         with open(os.path.join(out_dir, "metrics.json"), "w", encoding="utf-8") as fh:
             json.dump({k: v for k, v in metrics.items() if k != "pairs"}, fh, indent=1)
     return out_dir
