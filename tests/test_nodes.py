@@ -81,9 +81,9 @@ def test_a_malformed_hub_repo_is_refused_by_name(model_name):
         run("StyleFusionModelLoader", model=model_name, device="cpu", precision="fp32", hub_repo="not a repo")
 
 
-def test_a_missing_default_model_says_what_is_missing():
-    if paths.DEFAULT_MODEL in paths.bundled_models():
-        pytest.skip("the bundled default model is installed")
+def test_a_missing_default_model_says_what_is_missing(monkeypatch, tmp_path):
+    monkeypatch.setattr(paths, "BUNDLED_DIR", str(tmp_path / "no-bundled-models"))  # as if the weights were absent
+    assert paths.DEFAULT_MODEL not in paths.bundled_models()
     with pytest.raises(FileNotFoundError, match="model"):
         run("StyleFusionModelLoader", model=paths.DEFAULT_MODEL, device="cpu", precision="fp32")
 
