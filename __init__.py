@@ -4,6 +4,13 @@ ComfyUI imports this folder by path; ``pip install .`` installs the same files a
 ``stylefusion``. Importing it only registers node classes: no weights are loaded, no model is built.
 """
 
-from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+if __package__:
+    from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+else:
+    # Imported as a loose file, not as a package: pytest does this to the repository root when the
+    # checkout's folder name is not a Python identifier (e.g. "comfyui-stylefusion"). There is no
+    # package to import the nodes from, and nothing to register.
+    NODE_CLASS_MAPPINGS: dict = {}
+    NODE_DISPLAY_NAME_MAPPINGS: dict = {}
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]
