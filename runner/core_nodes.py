@@ -232,7 +232,6 @@ class PreviewImage(SaveImage):
     def __init__(self):
         super().__init__()
         self.type = "temp"
-        self.prefix_append = ""
         self.compress_level = 1
 
     def output_dir(self) -> str:
