@@ -7,6 +7,7 @@ write logs, samples and checkpoints.
 
 from __future__ import annotations
 
+import inspect
 import os
 
 import torch
@@ -28,7 +29,11 @@ def wrap(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     if not (dist.is_available() and dist.is_initialized()):
         return module
     ids = [device.index] if device.type == "cuda" else None
-    return DistributedDataParallel(module, device_ids=ids, broadcast_buffers=False)
+    # Our buffers are constants (the palette statistics), equal on every rank from the start, so
+    # syncing them before each forward is wasted traffic. Newer torch renamed the switch.
+    params = inspect.signature(DistributedDataParallel.__init__).parameters
+    no_sync = {"forward_sync_buffers": False} if "forward_sync_buffers" in params else {"broadcast_buffers": False}
+    return DistributedDataParallel(module, device_ids=ids, **no_sync)
 
 
 def unwrap(module: torch.nn.Module) -> torch.nn.Module:
@@ -51,8 +56,13 @@ def barrier() -> None:
         dist.barrier()
 
 
-def cleanup() -> None:
+def cleanup(finished: bool) -> None:
+    """Leave the process group. After a normal finish every rank first waits for the others, so
+    no rank tears down its connections while a peer still uses them (gloo aborts the process
+    then); after an error we leave at once, because the peers may never arrive."""
     if dist.is_available() and dist.is_initialized():
+        if finished:
+            dist.barrier()
         dist.destroy_process_group()
 
 

@@ -15,6 +15,7 @@ The inference networks' EMA is what gets exported. Every step reseeds its data a
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -346,11 +347,16 @@ class Trainer:
                 bar.close()
             for sig, h in handlers.items():
                 signal.signal(sig, h)
-        self.save()  # a run always ends with a checkpoint
         if self.step % cfg.sample_every:
             self.sample()
+        self.save()  # a run always ends with a checkpoint
         if self.writer is not None:
             self.writer.close()
+
+    def release_distributed(self) -> None:
+        """Drop the DDP wrappers (they hold the process group's communication state) before the
+        group is destroyed; the plain networks stay usable."""
+        self.nets_ddp, self.disc_ddp = self.nets, self.disc
 
 
 def _resolve_resume_config(saved_path: str, given: TrainingConfig) -> TrainingConfig:
@@ -364,9 +370,15 @@ def _resolve_resume_config(saved_path: str, given: TrainingConfig) -> TrainingCo
 
 def train(config: TrainingConfig, content_dir: str, style_dir: str, run_dir: str, steps: int,
           resume: bool = False, device: str | None = None, progress: bool = True) -> Trainer:
-    trainer = Trainer(config, content_dir, style_dir, run_dir, resume=resume, device=device, progress=progress)
+    trainer = None
+    finished = False
     try:
+        trainer = Trainer(config, content_dir, style_dir, run_dir, resume=resume, device=device, progress=progress)
         trainer.run(steps)
+        finished = True
     finally:
-        dist_utils.cleanup()
+        if trainer is not None:
+            trainer.release_distributed()
+            gc.collect()
+        dist_utils.cleanup(finished)
     return trainer
