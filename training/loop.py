@@ -89,8 +89,9 @@ class Trainer:
 
         saved = os.path.join(run_dir, "config.json")
         checkpoint = latest_checkpoint(run_dir) if resume else None
+        changes = {}
         if resume and os.path.isfile(saved):
-            config = _resolve_resume_config(saved, config)
+            config, changes = _resolve_resume_config(saved, config)
         self.config = config
         if config.threads:
             torch.set_num_threads(config.threads)
@@ -129,6 +130,8 @@ class Trainer:
             self._write_data_report()
         self.writer = self._tensorboard()
         self._stop_requested = False
+        if changes:  # the run's history must say which settings produced which steps
+            self._log_event({"step": self.step, "event": "config changed on resume", "changes": changes})
 
     # -- bookkeeping ---------------------------------------------------------------------------
     def _checkpoint_nets(self):
@@ -359,13 +362,34 @@ class Trainer:
         self.nets_ddp, self.disc_ddp = self.nets, self.disc
 
 
-def _resolve_resume_config(saved_path: str, given: TrainingConfig) -> TrainingConfig:
+def _resolve_resume_config(saved_path: str, given: TrainingConfig) -> tuple[TrainingConfig, dict]:
+    """The config a resumed run goes on with, and what changed against the run's saved one.
+
+    The architecture cannot change mid-run (the checkpoint would not fit), so a different one in
+    ``--config`` is ignored; anything else (loss weights, learning rates, intervals) may change
+    and is recorded as {field: [old, new]}, with nested fields as "losses.style".
+    """
     with open(saved_path, encoding="utf-8") as fh:
         saved = TrainingConfig.from_dict(json.load(fh), source=saved_path)
     if saved.model != given.model:
         print(f"[stylefusion] --resume: using the run's own config {saved_path} (its architecture differs from --config)")
-        return saved
-    return given
+        return saved, {}
+    changes = {k: v for k, v in _flat_diff(saved.to_dict(), given.to_dict()).items() if not k.startswith("model.")}
+    if changes:
+        print("[stylefusion] --resume with changed settings: "
+              + ", ".join(f"{k} {old} → {new}" for k, (old, new) in changes.items()))
+    return given, changes
+
+
+def _flat_diff(old: dict, new: dict, prefix: str = "") -> dict:
+    out = {}
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out.update(_flat_diff(a, b, f"{prefix}{key}."))
+        elif a != b:
+            out[f"{prefix}{key}"] = [a, b]
+    return out
 
 
 def train(config: TrainingConfig, content_dir: str, style_dir: str, run_dir: str, steps: int,

