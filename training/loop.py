@@ -73,9 +73,6 @@ def _step_generator(seed: int, step: int, rank: int) -> torch.Generator:
 class Trainer:
     """Owns the networks, optimisers, data and run folder of one training run."""
 
-    loss_names = ("adv", "content", "style", "gram", "color", "rec", "style_lat", "content_lat", "g_total",
-                  "d_loss", "r1", "d_real", "d_fake")
-
     def __init__(self, config: TrainingConfig, content_dir: str, style_dir: str, run_dir: str,
                  resume: bool = False, device: str | None = None, progress: bool = True):
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
