@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from dataclasses import replace
 
 import pytest
@@ -279,6 +280,16 @@ def test_save_is_atomic_and_leaves_no_temp_files(tiny_model, tmp_path, monkeypat
         StyleFusionModel(TINY_CONFIG).save_pretrained(folder)
     assert open(os.path.join(folder, "model.safetensors"), "rb").read() == before
     assert sorted(os.listdir(folder)) == ["README.md", "config.json", "model.safetensors"]
+
+
+def test_saved_files_get_the_permissions_of_any_new_file(tiny_model, tmp_path):
+    umask = os.umask(0o022)
+    try:
+        folder = tiny_model.save_pretrained(tmp_path / "m")
+    finally:
+        os.umask(umask)
+    for name in ("model.safetensors", "config.json"):
+        assert stat.S_IMODE(os.stat(os.path.join(folder, name)).st_mode) == 0o644, name
 
 
 # -- bad input ---------------------------------------------------------------------------------------
