@@ -433,10 +433,8 @@ def _peer_method(job: dict[str, Any], content, style):
     def run():  # no batch API: one call per image
         return [engine.stylize_with(photo, style_pil) for photo in photos]
 
-    size = (content.shape[-1], content.shape[-2])
-    first = run()
-    assert first[0].size == size, f"{PEER_NAME} returned {first[0].size}, expected {size}"
-    return run, {**peer.facts(), "output_size": list(size[::-1])}
+    peer.check_size(run()[0], content)
+    return run, {**peer.facts(), "output_size": list(content.shape[-2:])}
 
 
 def adain_networks():

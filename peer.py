@@ -81,10 +81,14 @@ def from_pil(image) -> torch.Tensor:
     return torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1)[None].float() / 255
 
 
+def check_size(picture, content: torch.Tensor):
+    """The PIL picture it returned for ``content`` [..,H,W], refused unless it is that size."""
+    size = (content.shape[-1], content.shape[-2])
+    if picture.size != size:
+        raise PeerUnavailable(f"{NAME} returned {picture.size}, expected {size}")
+    return picture
+
+
 def stylize(peer_engine, content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
     """One [1,3,H,W] content picture in the style of one style picture, same size, as a tensor."""
-    out = peer_engine.stylize_with(to_pil(content), to_pil(style))
-    size = (content.shape[-1], content.shape[-2])
-    if out.size != size:
-        raise PeerUnavailable(f"{NAME} returned {out.size}, expected {size}")
-    return from_pil(out)
+    return from_pil(check_size(peer_engine.stylize_with(to_pil(content), to_pil(style)), content))

@@ -136,14 +136,20 @@ class Generator(nn.Module):
         params = params[len(self.blocks) + 1:]
         if fast_inference() and not isinstance(params[-1], tuple):
             return self._render_inference(h, params, noise)
-        x = self.up(h[:, : self.learned_channels])
+        x = self._styled_features(h[:, : self.learned_channels], params, noise)
+        rgb = self.to_rgb(x)
+        rgb = rgb + self._at(params[-1], rgb.shape[-2:])
+        return self._base(h, rgb.shape[-2:]) + rgb
+
+    def _styled_features(self, code: torch.Tensor, params, noise) -> torch.Tensor:
+        """Learned content channels (stride 8) → stride-2 features: up to stride 4, the modulated
+        convs there, up to stride 2 before the first stride-2 one. ``params``: render's own."""
+        x = self.up(code)
         for i, conv in enumerate(self.mod_convs):
             if self.noise_strides[i] == 2 and self.noise_strides[i - 1] == 4:
                 x = self.up2(x)
             x = conv(x, self._at(params[i], x.shape[-2:]), None if noise is None else noise[i])
-        rgb = self.to_rgb(x)
-        rgb = rgb + self._at(params[-1], rgb.shape[-2:])
-        return self._base(h, rgb.shape[-2:]) + rgb
+        return x
 
     def _render_inference(self, h: torch.Tensor, params, noise) -> torch.Tensor:
         """``render`` without autograd, in fewer passes over the full-resolution output.
@@ -154,11 +160,8 @@ class Generator(nn.Module):
         upsampled thumbnail added in place and one in-place clamp. Channels-last throughout
         (oneDNN's fast layout on CPU); the result is channels-last too, the layout of ComfyUI's IMAGE.
         """
-        x = self.up(h[:, : self.learned_channels].contiguous(memory_format=torch.channels_last))
-        for i, conv in enumerate(self.mod_convs):
-            if self.noise_strides[i] == 2 and self.noise_strides[i - 1] == 4:
-                x = self.up2(x)
-            x = conv(x, self._at(params[i], x.shape[-2:]), None if noise is None else noise[i])
+        code = h[:, : self.learned_channels].contiguous(memory_format=torch.channels_last)
+        x = self._styled_features(code, params, noise)
         to_rgb, r = self.to_rgb[0], self.to_rgb[1].upscale_factor
         rgb_bias = params[-1].flatten(1).repeat_interleave(r * r, dim=1)  # [B, 3·r²], channel order (c, i, j)
         if to_rgb.bias is not None:

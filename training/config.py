@@ -131,6 +131,30 @@ class TrainingConfig:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2) + "\n"
 
+    def setting_changes(self, new: "TrainingConfig") -> dict[str, list]:
+        """What ``new`` sets differently, architecture aside: {field: [old, new]}, nested fields
+        as "losses.style". A resumed run logs these (``CONFIG_CHANGED``) and the model card lists them."""
+        return {k: v for k, v in _flat_diff(self.to_dict(), new.to_dict()).items() if not k.startswith("model.")}
+
+
+#: The stats.jsonl event a run logs when it is resumed with changed settings.
+CONFIG_CHANGED = "config changed on resume"
+
+
+def describe_changes(changes: dict[str, list]) -> str:
+    return ", ".join(f"{k} {old} → {new}" for k, (old, new) in changes.items())
+
+
+def _flat_diff(old: dict, new: dict, prefix: str = "") -> dict:
+    out = {}
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out.update(_flat_diff(a, b, f"{prefix}{key}."))
+        elif a != b:
+            out[f"{prefix}{key}"] = [a, b]
+    return out
+
 
 def builtin_configs() -> list[str]:
     folder = os.path.join(os.path.dirname(__file__), "configs")

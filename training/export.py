@@ -16,7 +16,7 @@ from ..models.bundle import StyleFusionModel
 from ..models.layers import mac_count
 from ..models.weights import read_safetensors
 from .checkpoint import latest_checkpoint
-from .config import TrainingConfig
+from .config import CONFIG_CHANGED, TrainingConfig, describe_changes
 
 
 def load_run_model(run_dir: str, name: str | None = None) -> tuple[StyleFusionModel, dict]:
@@ -67,11 +67,12 @@ def _phase_lines(run_dir: str) -> list[str]:
     lines = []
     with open(path, encoding="utf-8") as fh:
         for line in fh:
-            if '"config changed on resume"' not in line:
+            if CONFIG_CHANGED not in line:  # cheap test before parsing
                 continue
             record = json.loads(line)
-            changed = ", ".join(f"{k} {old} → {new}" for k, (old, new) in record["changes"].items())
-            lines.append(f"- From step {record['step']} on (resumed with changed settings): {changed}.")
+            if record.get("event") == CONFIG_CHANGED:
+                lines.append(f"- From step {record['step']} on (resumed with changed settings): "
+                             f"{describe_changes(record['changes'])}.")
     return lines
 
 

@@ -33,7 +33,7 @@ from ..models.generator import make_noise
 from . import distributed as dist_utils
 from . import losses as L
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from .config import TrainingConfig
+from .config import CONFIG_CHANGED, TrainingConfig, describe_changes
 from .dataset import ImageFolder
 from .perceptual import load_perceptual
 from .samples import save_sample_grid
@@ -128,7 +128,7 @@ class Trainer:
         self.writer = self._tensorboard()
         self._stop_requested = False
         if changes:  # the run's history must say which settings produced which steps
-            self._log_event({"step": self.step, "event": "config changed on resume", "changes": changes})
+            self._log_event({"step": self.step, "event": CONFIG_CHANGED, "changes": changes})
 
     # -- bookkeeping ---------------------------------------------------------------------------
     def _checkpoint_nets(self):
@@ -373,30 +373,18 @@ def _resolve_resume_config(saved_path: str, given: TrainingConfig) -> tuple[Trai
     """The config a resumed run goes on with, and what changed against the run's saved one.
 
     The architecture cannot change mid-run (the checkpoint would not fit), so a different one in
-    ``--config`` is ignored; anything else (loss weights, learning rates, intervals) may change
-    and is recorded as {field: [old, new]}, with nested fields as "losses.style".
+    ``--config`` is ignored; anything else (loss weights, learning rates, intervals) may change,
+    and the changes are returned (``TrainingConfig.setting_changes``).
     """
     with open(saved_path, encoding="utf-8") as fh:
         saved = TrainingConfig.from_dict(json.load(fh), source=saved_path)
     if saved.model != given.model:
         print(f"[stylefusion] --resume: using the run's own config {saved_path} (its architecture differs from --config)")
         return saved, {}
-    changes = {k: v for k, v in _flat_diff(saved.to_dict(), given.to_dict()).items() if not k.startswith("model.")}
+    changes = saved.setting_changes(given)
     if changes:
-        print("[stylefusion] --resume with changed settings: "
-              + ", ".join(f"{k} {old} → {new}" for k, (old, new) in changes.items()))
+        print(f"[stylefusion] --resume with changed settings: {describe_changes(changes)}")
     return given, changes
-
-
-def _flat_diff(old: dict, new: dict, prefix: str = "") -> dict:
-    out = {}
-    for key in sorted(set(old) | set(new)):
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            out.update(_flat_diff(a, b, f"{prefix}{key}."))
-        elif a != b:
-            out[f"{prefix}{key}"] = [a, b]
-    return out
 
 
 def train(config: TrainingConfig, content_dir: str, style_dir: str, run_dir: str, steps: int,
