@@ -61,7 +61,7 @@ def _input_pair(text: str) -> tuple[str, str]:
 
 # -- run ---------------------------------------------------------------------------------------------
 RUN_EXAMPLES = """examples:
-  stylefusion run workflows/style_transfer.json
+  stylefusion run example_workflows/style_transfer.json
   stylefusion run my_graph.json --input photo.jpg=~/cat.jpg --set 5.seed=7 --output-dir out
   stylefusion run out/StyleFusion_00001_.png   (re-run the graph a saved PNG carries)
 
