@@ -114,6 +114,83 @@ def apply_presets(model, photo, names: list[str], seed: int = 0) -> dict:
     return {name: generate(model, features, load_preset(model, name), 1.0, False, seed) for name in names}
 
 
+def _find_model(fingerprint: str):
+    """The bundled or local model whose fingerprint is ``fingerprint``, or None."""
+    from .models.errors import StyleFusionError
+    from .models.paths import bundled_models, list_models
+    from .models.sources import load_model
+
+    for name in [*bundled_models(), *list_models()]:
+        try:
+            model = load_model(name, "cpu", "fp32")
+        except StyleFusionError:
+            continue
+        if model.fingerprint == fingerprint:
+            return model
+    return None
+
+
+def pack_files(folder: str, model=None, photo: str = SAMPLE_PHOTO) -> dict[str, bytes]:
+    """What makes a folder of style files a style pack: ``presets.json`` (names, descriptions, credits, the model
+    fingerprint) and ``thumbnails/<name>.jpg`` (each style applied to ``photo``), as repo path → bytes.
+
+    All styles must come from one model: ``model``, or else the bundled or local model with their fingerprint.
+    Descriptions and credits come from the folder's own presets.json when it has one (a built preset folder),
+    else from each style file's metadata. The folder itself is not changed.
+    """
+    import io
+    import json
+
+    from .models.api import StyleVector, check_same_model, extract_features, generate
+    from .models.errors import InputError
+    from .models.presets import INDEX_FORMAT, INDEX_NAME, THUMBNAILS_DIR, read_index
+    from .models.style_file import load_style
+    from .models.weights import read_safetensors
+    from .training.samples import to_pil
+
+    styles = {}
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != THUMBNAILS_DIR)
+        for name in sorted(names):
+            if name.lower().endswith(".safetensors") and not name.startswith("."):
+                path = os.path.join(root, name)
+                styles[os.path.relpath(path, folder).replace(os.sep, "/")] = (load_style(path), path)
+    if not styles:
+        raise InputError(f"push-styles: {folder} holds no style files (.safetensors)")
+    models = {(s.model_name, s.model_fingerprint) for s, _ in styles.values()}
+    if len(models) > 1:
+        shown = ", ".join(f"{n} [{f[:8]}]" for n, f in sorted(models))
+        raise InputError(f"push-styles: a pack holds the styles of one model; {folder} mixes {shown}")
+    (model_name, fingerprint), = models
+    first = next(iter(styles.values()))[0]
+    if model is None:
+        model = _find_model(fingerprint)
+        if model is None:
+            raise InputError(f"push-styles: the styles were made by model {model_name} [{fingerprint[:8]}], which is "
+                             "not bundled or in the models folder; give it with --model to render the thumbnails")
+    check_same_model(model, first, "styles")
+    known = {e["file"]: e for e in (read_index(folder) or {"presets": []})["presets"]}
+    features = extract_features(model, _read_picture(photo))
+    files, entries = {}, []
+    for rel, (style, path) in styles.items():
+        name = rel[: -len(".safetensors")]
+        old = known.get(rel, {})
+        source = read_safetensors(path)[1].get("source", "")
+        first_vector = StyleVector(style.tensor[:1], style.model_fingerprint, style.model_name, style.name)
+        picture = to_pil(generate(model, features, first_vector, 1.0, False, 0))
+        picture.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+        buffer = io.BytesIO()
+        picture.save(buffer, "JPEG", quality=85, optimize=True)
+        thumbnail = f"{THUMBNAILS_DIR}/{name}.jpg"
+        files[thumbnail] = buffer.getvalue()
+        entries.append({"name": name, "file": rel, "description": old.get("description") or style.name,
+                        "sources": old.get("sources") or ([{"credit": source}] if source else []),
+                        "thumbnail": thumbnail})
+    index = {"format": INDEX_FORMAT, "model_name": model_name, "model_fingerprint": fingerprint, "presets": entries}
+    files[INDEX_NAME] = (json.dumps(index, indent=1, ensure_ascii=False) + "\n").encode()
+    return files
+
+
 # -- the command ------------------------------------------------------------------------------------
 def _styles_args(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="styles_command", metavar="ACTION", required=True)
