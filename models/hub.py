@@ -235,19 +235,25 @@ def ensure_model(source: HubSource | str, *, models_dir: str | None = None, upda
         api = _api(token)
         with _hub_errors(what, label, source, target):
             info = _repo_info(api, source)
-        files = _model_files(source, info)
-        with _staging(os.path.dirname(target)) as staging:
-            local_files = os.path.join(staging, "files")
-            _download(source, info.sha, files, local_files, os.path.join(staging, "hf-cache"), what, label, target,
-                      token, progress, sizes={s.rfilename: s.size for s in info.siblings or []})
-            _validate_model(local_files, source, info.sha)
-            _write_record(local_files, {
-                "repo_id": source.repo_id, "revision": source.revision, "commit": info.sha,
-                "endpoint": hub_endpoint(), "downloaded_at": _now(),
-                "files": {name: _file_facts(os.path.join(local_files, *name.split("/"))) for name in files},
-            })
-            _install(local_files, target, staging)
+        _fetch_folder(source, info, _model_files(source, info), target, what, label, token, progress, _validate_model)
     return target
+
+
+def _fetch_folder(source: HubSource, info, files: list[str], target: str, what: str, label: str, token,
+                  progress: ProgressCallback | None, validate: Callable[[str, HubSource, str], None]) -> None:
+    """Download ``files`` at the resolved commit into a staging folder, ``validate`` them, record where they came
+    from, and only then move the folder to ``target`` (a model folder or a style pack)."""
+    with _staging(os.path.dirname(target)) as staging:
+        local_files = os.path.join(staging, "files")
+        _download(source, info.sha, files, local_files, os.path.join(staging, "hf-cache"), what, label, target,
+                  token, progress, sizes={s.rfilename: s.size for s in info.siblings or []})
+        validate(local_files, source, info.sha)
+        _write_record(local_files, {
+            "repo_id": source.repo_id, "revision": source.revision, "commit": info.sha,
+            "endpoint": hub_endpoint(), "downloaded_at": _now(),
+            "files": {name: _file_facts(os.path.join(local_files, *name.split("/"))) for name in files},
+        })
+        _install(local_files, target, staging)
 
 
 def ensure_style(text: str, *, models_dir: str | None = None, update: bool = False, token: str | bool | None = None,
@@ -351,17 +357,7 @@ def ensure_pack(source: HubSource | str, *, models_dir: str | None = None, updat
         files = [n for n in names if _repo_path_problem(n) is None and (
             n in (INDEX_NAME, CARD_NAME) or n.lower().endswith(".safetensors")
             or (n.startswith(THUMBNAILS_DIR + "/") and n.lower().endswith(".jpg")))]
-        with _staging(styles) as staging:
-            local_files = os.path.join(staging, "files")
-            _download(source, info.sha, files, local_files, os.path.join(staging, "hf-cache"), what, label, target,
-                      token, progress, sizes={s.rfilename: s.size for s in info.siblings or []})
-            _validate_pack(local_files, source, info.sha)
-            _write_record(local_files, {
-                "repo_id": source.repo_id, "revision": source.revision, "commit": info.sha,
-                "endpoint": hub_endpoint(), "downloaded_at": _now(),
-                "files": {name: _file_facts(os.path.join(local_files, *name.split("/"))) for name in files},
-            })
-            _install(local_files, target, staging)
+        _fetch_folder(source, info, files, target, what, label, token, progress, _validate_pack)
     return target
 
 
