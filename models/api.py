@@ -229,6 +229,29 @@ def _pad_to_stride(image: torch.Tensor) -> torch.Tensor:
     return F.pad(image, (0, pw, 0, ph), mode="replicate") if ph or pw else image
 
 
+def _padded_size(h: int, w: int) -> tuple[int, int]:
+    """Height and width of ``_pad_to_stride``'s result for an h×w image."""
+    return h + 2 * MARGIN + (-h) % CONTENT_STRIDE, w + 2 * MARGIN + (-w) % CONTENT_STRIDE
+
+
+def _padded_index(start: int, stop: int, size: int, device) -> torch.Tensor:
+    """Source rows (or columns) of rows start..stop of ``_pad_to_stride``'s result, for an axis of ``size``."""
+    i = torch.arange(start, stop, device=device).clamp_(max=size + 2 * MARGIN - 1) - MARGIN  # replicate
+    i = torch.where(i < 0, -i, i)  # reflect (without the edge pixel), as F.pad's "reflect"
+    return torch.where(i > size - 1, 2 * (size - 1) - i, i)
+
+
+def _padded_crop(image: torch.Tensor, top: int, left: int, bottom: int, right: int) -> torch.Tensor:
+    """``_pad_to_stride(image)[..., top:bottom, left:right]`` without padding the whole image.
+
+    Tiled rendering of a huge picture must not hold a padded full-size copy (or two) of it.
+    """
+    h, w = image.shape[-2:]
+    rows = _padded_index(top, bottom, h, image.device)
+    cols = _padded_index(left, right, w, image.device)
+    return image.index_select(-2, rows).index_select(-1, cols)
+
+
 def _to_model(model: StyleFusionModel, x: torch.Tensor) -> torch.Tensor:
     return x.to(device=model.device, dtype=model.dtype)
 
@@ -246,23 +269,23 @@ def extract_features(
 
 def _extract_features(model, image, tile_size, progress, source_style) -> ContentFeatures:
     """``extract_features`` for a checked ``image`` with its source style already known."""
-    x = _to_model(model, _pad_to_stride(image))
     net = model.feature_extractor
-    if tile_size and max(x.shape[-2:]) > tile_size:
+    hp, wp = _padded_size(*image.shape[-2:])
+    if tile_size and max(hp, wp) > tile_size:
         halo = CONTENT_HALO
 
         def region(r):
             top, left, bottom, right = r
             t, l = max(0, top - halo), max(0, left - halo)
-            b, rr = min(x.shape[-2], bottom + halo), min(x.shape[-1], right + halo)
-            code = net(x[..., t:b, l:rr])
+            b, rr = min(hp, bottom + halo), min(wp, right + halo)
+            code = net(_to_model(model, _padded_crop(image, t, l, b, rr)))
             s = CONTENT_STRIDE
             return code[..., (top - t) // s:(bottom - t) // s, (left - l) // s:(right - l) // s]
 
         # Tiles are in image px; outputs are stride-8 cells, so assemble on the cell grid.
-        code = _tiled_cells(region, x.shape[-2], x.shape[-1], tile_size, progress)
+        code = _tiled_cells(region, hp, wp, tile_size, progress)
     else:
-        code = net(x)
+        code = net(_to_model(model, _pad_to_stride(image)))
     return ContentFeatures(code, image, source_style, model.fingerprint, model.config.name)
 
 
@@ -418,8 +441,15 @@ def generate(
     h, w = features.image_size
     image = image[..., MARGIN:MARGIN + h, MARGIN:MARGIN + w].float()
     if preserve_color:
-        image = keep_colors(image, features.image.to(image))
+        _keep_colors_in_place(image, features.image)
     return image.clamp_(0, 1)  # G's raw output is thumbnail + residual; clamp in place, no extra copy
+
+
+def _keep_colors_in_place(image: torch.Tensor, original: torch.Tensor, rows: int = 256) -> None:
+    """``image[:] = keep_colors(image, original)`` band by band: no full-size colour-space copies."""
+    for top in range(0, image.shape[-2], rows):
+        band = image[..., top:top + rows, :]
+        band.copy_(keep_colors(band, original[..., top:top + rows, :].to(band)))
 
 
 def _slice_param(param, top, left, bottom, right):
