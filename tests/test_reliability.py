@@ -17,7 +17,6 @@ import pytest
 import torch
 from PIL import Image
 
-from stylefusion import nodes as pack_nodes
 from stylefusion.cli import main
 from stylefusion.models import InputError, ModelFormatError, StyleFusionModel, TINY_CONFIG, StyleVector
 from stylefusion.models import api, paths
@@ -28,20 +27,9 @@ from stylefusion.runner.errors import WorkflowError
 from stylefusion.runner.executor import parse_setting, run_workflow
 from stylefusion.runner.images import read_image
 from stylefusion.training import checkpoint, dataset
-from test_runner import FAKES, invert_graph
+from test_cli import fake_nodes, folder  # noqa: F401  (fixtures: the fake nodes, a folder with photo.png)
+from test_runner import invert_graph
 from test_runner_helpers import write_picture
-
-
-@pytest.fixture(autouse=True)
-def fake_nodes(monkeypatch):
-    for name, cls in FAKES.items():
-        monkeypatch.setitem(pack_nodes.NODE_CLASS_MAPPINGS, name, cls)
-
-
-@pytest.fixture
-def folder(tmp_path):
-    write_picture(tmp_path / "photo.png")
-    return tmp_path
 
 
 def one_line(capsys, *argv) -> tuple[int, str]:
