@@ -17,6 +17,21 @@ from .errors import ModelFormatError
 #: Version of the ``config.json`` + ``model.safetensors`` layout this code reads and writes.
 FORMAT_VERSION = 1
 
+#: Upper bounds of config values: far above any real model, low enough that a config with absurd
+#: sizes is refused before anything is built. Counts (blocks, layers, convs, scales) are capped
+#: lower than widths and sizes; a tuple field holds at most MAX_STAGES entries.
+MAX_COUNT = 64
+MAX_SIZE = 8192
+MAX_STAGES = 16
+_COUNT_WORDS = ("blocks", "layers", "convs", "scales")
+
+
+def _check_caps(name: str, items: tuple) -> None:
+    cap = MAX_COUNT if any(word in name for word in _COUNT_WORDS) else MAX_SIZE
+    if len(items) > MAX_STAGES or max(items) > cap:
+        raise ValueError(f"config field {name!r} is {items if len(items) > 1 else items[0]!r}, beyond what StyleFusion "
+                         f"builds (at most {cap} per value, {MAX_STAGES} values); the config is damaged or not for this model")
+
 
 @dataclass(frozen=True)
 class StyleFusionConfig:
@@ -60,6 +75,7 @@ class StyleFusionConfig:
             items = value if isinstance(value, tuple) else (value,)
             if not items or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in items):
                 raise ValueError(f"config field {f.name!r} must hold positive integers, got {value!r}")
+            _check_caps(f.name, items)
 
     # -- JSON ---------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -95,13 +111,14 @@ class StyleFusionConfig:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "StyleFusionConfig":
+        from .weights import MAX_JSON_BYTES, read_capped  # weights imports torch; config stays light
+
         path = os.fspath(path)
+        if not os.path.lexists(path):
+            raise ModelFormatError(f"{path}: config.json not found")
         try:
-            with open(path, encoding="utf-8") as fh:
-                data = json.load(fh)
-        except FileNotFoundError:
-            raise ModelFormatError(f"{path}: config.json not found") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            data = json.loads(read_capped(path, MAX_JSON_BYTES, "config.json").decode("utf-8-sig"))
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
             raise ModelFormatError(f"{path}: not valid JSON ({exc})") from None
         return cls.from_dict(data, source=path)
 
