@@ -38,10 +38,14 @@ def color_transfer(content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
     The plain colour baseline StyleFusion is compared with: it moves colour strongly and keeps all
     structure, but transfers no texture. ``content`` [B,3,H,W], ``style`` [1|B,3,h,w], both 0..1.
     """
-    c, s = rgb_to_ycbcr(content), rgb_to_ycbcr(style)
-    c_mean, c_std = c.mean(dim=(2, 3), keepdim=True), c.std(dim=(2, 3), keepdim=True) + 1e-5
-    s_mean, s_std = s.mean(dim=(2, 3), keepdim=True), s.std(dim=(2, 3), keepdim=True) + 1e-5
-    return ycbcr_to_rgb((c - c_mean) / c_std * s_std + s_mean).clamp(0, 1)
+    return ycbcr_to_rgb(match_mean_std(rgb_to_ycbcr(content), rgb_to_ycbcr(style))).clamp(0, 1)
+
+
+def match_mean_std(content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+    """Each channel of ``content`` [B,C,H,W] shifted and scaled to the mean and std of ``style``'s."""
+    c_mean, c_std = content.mean(dim=(2, 3), keepdim=True), content.std(dim=(2, 3), keepdim=True) + 1e-5
+    s_mean, s_std = style.mean(dim=(2, 3), keepdim=True), style.std(dim=(2, 3), keepdim=True) + 1e-5
+    return (content - c_mean) / c_std * s_std + s_mean
 
 
 # CIE Lab (D65 white, sRGB primaries): Reinhard et al.'s own colour space is lαβ; Lab is the common stand-in.
@@ -79,7 +83,4 @@ def lab_color_transfer(content: torch.Tensor, style: torch.Tensor) -> torch.Tens
 
     The judge's colour baseline. ``content`` [B,3,H,W], ``style`` [1|B,3,h,w], both 0..1.
     """
-    c, s = rgb_to_lab(content), rgb_to_lab(style)
-    c_mean, c_std = c.mean(dim=(2, 3), keepdim=True), c.std(dim=(2, 3), keepdim=True) + 1e-5
-    s_mean, s_std = s.mean(dim=(2, 3), keepdim=True), s.std(dim=(2, 3), keepdim=True) + 1e-5
-    return lab_to_rgb((c - c_mean) / c_std * s_std + s_mean)
+    return lab_to_rgb(match_mean_std(rgb_to_lab(content), rgb_to_lab(style)))

