@@ -187,9 +187,11 @@ def check_weights(weights, count: int, name: str = "weights") -> list[float]:
     return values
 
 
-def check_same_model(model: StyleFusionModel, value, name: str) -> None:
+def check_same_model(model: StyleFusionModel, value, name: str, kind: type | None = None) -> None:
+    """``value`` (a ``kind``: ContentFeatures or StyleVector; by default a style unless it is features)
+    must be finite and made by ``model``."""
     check_model(model)
-    check_value(value, StyleVector if name.startswith("style") else ContentFeatures, name)
+    check_value(value, kind or (ContentFeatures if isinstance(value, ContentFeatures) else StyleVector), name)
     if value.model_fingerprint != model.fingerprint:
         raise ModelMismatchError(
             f"{name}: was made by model {value.model_name} [{value.model_fingerprint[:8]}] but is used with "
@@ -391,8 +393,8 @@ def generate(
     renders in overlapping tiles (memory bounded by the tile). Noise is shared by every image of the
     batch, so frames of a video get the same texture.
     """
-    check_same_model(model, features, "features")
-    check_same_model(model, style, "style")
+    check_same_model(model, features, "features", ContentFeatures)
+    check_same_model(model, style, "style", StyleVector)
     strength = check_unit(strength, "strength")
     batch = features.batch_size
     gen = model.generator
@@ -410,7 +412,7 @@ def generate(
     if style_b is not None or mask is not None:
         if style_b is None or mask is None:
             raise InputError("style_b: a second style needs a mask saying where it goes (and a mask needs style_b)")
-        check_same_model(model, style_b, "style_b")
+        check_same_model(model, style_b, "style_b", StyleVector)
         m = check_mask(mask, batch, "mask")
         h, w = features.image_size
         m = F.interpolate(m, size=(h, w), mode="bilinear", align_corners=False)

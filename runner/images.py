@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import warnings
 from typing import Mapping
 
@@ -54,30 +55,40 @@ def open_image(path: str, what: str = "image") -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = _open_unchecked(path)
+            img = _open_with_limit(path, limit)
         pixels = img.width * img.height
         if limit is not None and pixels > limit:
             img.close()
-            raise InputFileError(
-                f"{what}: {path} is {img.width}x{img.height} ({pixels / 1e6:.0f} megapixels), more than the "
-                f"{limit / 1e6:.0f} megapixels read by default as a guard against decompression bombs; if you "
-                f"trust the file, set {MAX_MEGAPIXELS_ENV}={int(pixels / 1e6) + 1} and render with --tile-size 1024")
+            raise _too_large(what, path, pixels, limit, f"{img.width}x{img.height}")
         img.load()
     except InputFileError:
         raise
+    except Image.DecompressionBombError as exc:  # Pillow's own check, at the same limit
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        raise _too_large(what, path, int(found.group(1)) if found else (limit or 0) + 1, limit or 0, "") from None
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError, SyntaxError) as exc:
         raise InputFileError(f"{what}: cannot read {path} as an image ({exc})") from None
     return img
 
 
-def _open_unchecked(path: str) -> Image.Image:
-    """Image.open without Pillow's own bomb check (``open_image`` applies its limit right after)."""
-    saved = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = None  # Pillow reads this module global; it is restored at once
-    try:
-        return Image.open(path)
-    finally:
-        Image.MAX_IMAGE_PIXELS = saved
+def _too_large(what: str, path: str, pixels: int, limit: int, size: str) -> InputFileError:
+    return InputFileError(
+        f"{what}: {path} is {size + ' ' if size else ''}({pixels / 1e6:.0f} megapixels), more than the "
+        f"{limit / 1e6:.0f} megapixels read by default as a guard against decompression bombs; if you "
+        f"trust the file, set {MAX_MEGAPIXELS_ENV}={int(pixels / 1e6) + 1} and render with --tile-size 1024")
+
+
+def _open_with_limit(path: str, limit: int | None) -> Image.Image:
+    """Image.open with Pillow's bomb check no stricter than ``limit`` (``open_image`` applies ``limit`` itself).
+
+    Pillow reads a module global; flipping it around one call would race with other threads (ComfyUI's
+    server, data loaders). So it is only ever raised, and only when the user opted in to a larger limit
+    (``STYLEFUSION_MAX_MEGAPIXELS``), for the rest of the process.
+    """
+    pillow = Image.MAX_IMAGE_PIXELS
+    if pillow is not None and (limit is None or limit > 2 * pillow):
+        Image.MAX_IMAGE_PIXELS = None if limit is None else limit // 2 + 1
+    return Image.open(path)
 
 
 def _to_8bit_range(frame: Image.Image) -> Image.Image:
