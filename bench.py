@@ -418,7 +418,7 @@ def _generator_method(model, content, style):
 
     def run():
         with torch.no_grad():
-            return model.generator(model.feature_extractor(content), style_vector, noise)
+            return model.generator(model.feature_extractor(content), style_vector, noise, content)
 
     macs = model_macs(model, content.shape[-2], content.shape[-1])
     gflop = 2 * (macs["feature_extractor"] + macs["generator"]) * content.shape[0] / 1e9

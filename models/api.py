@@ -343,12 +343,15 @@ def generate(
         target_b = _to_model(model, _broadcast(batch, style_b.tensor, "style_b"))
         params = gen.blend_params(params, gen.style_params(source + (target_b - source) * strength), m)
     noise = make_noise(seed, hp, wp, gen.noise_strides, model.device, model.dtype)
-    body = gen.body(content, params)
+    # The palette step measures the visible picture; it renders in the code's frame (margin + padding).
+    body = gen.body(content, params, _to_model(model, features.image))
+    photo = _to_model(model, _pad_to_stride(features.image))
 
     tiled = bool(tile_size) and max(hp, wp) > tile_size
     if tiled:
         halo = RENDER_HALO
         s = CONTENT_STRIDE
+        code, cmap = body
 
         def region(r):
             top, left, bottom, right = r
@@ -356,17 +359,18 @@ def generate(
             b, rr = min(hp, bottom + halo), min(wp, right + halo)
             p = [_slice_param(q, t, l, b, rr) for q in params]
             z = [n[..., t // k:b // k, l // k:rr // k] for n, k in zip(noise, gen.noise_strides)]
-            out = gen.render(body[..., t // s:b // s, l // s:rr // s], p, z)
+            out = gen.render((code[..., t // s:b // s, l // s:rr // s], _slice_param(cmap, t, l, b, rr)), p, z,
+                             photo[..., t:b, l:rr])
             return out[..., top - t:bottom - t, left - l:right - l]
 
         image = run_tiled(region, hp, wp, tile_size, tile_overlap, CONTENT_STRIDE, progress)
     else:
-        image = gen.render(body, params, noise)
+        image = gen.render(body, params, noise, photo)
     h, w = features.image_size
     image = image[..., MARGIN:MARGIN + h, MARGIN:MARGIN + w].float()
     if preserve_color:
         image = keep_colors(image, features.image.to(image))
-    return image.clamp_(0, 1)  # G's raw output is thumbnail + residual; clamp in place, no extra copy
+    return image.clamp_(0, 1)  # G's raw output is the recoloured photo + residual; clamp in place, no extra copy
 
 
 def _slice_param(param, top, left, bottom, right):

@@ -15,7 +15,12 @@ from typing import Any
 from .errors import ModelFormatError
 
 #: Version of the ``config.json`` + ``model.safetensors`` layout this code reads and writes.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: What each older format was and why this code cannot run it (shown when one is loaded).
+RETIRED_FORMATS = {
+    1: "a StyleFusion 0.1 model (learnt style encoder, thumbnail-based generator); this version's style "
+       "encoder and generator are different networks, so download or export a current model",
+}
 
 
 @dataclass(frozen=True)
@@ -24,23 +29,27 @@ class StyleFusionConfig:
 
     Strides are relative to the input image: the feature extractor E_c downsamples by 8 (two
     stride-2 steps after a 2x pixel-unshuffle); the generator G renders back to full resolution
-    with 1x1 conv + bilinear steps to strides 4 and 2 and a final 2x sub-pixel conv.
+    with 1x1 conv + bilinear steps to strides 4 and 2 and a final 2x sub-pixel conv. E_s's VGG16
+    trunk is fixed (see ``style_encoder.py``); only its MLP width is configurable.
     """
 
     name: str = "stylefusion"
     # Feature extractor E_c (content code): widths of the stride-4 and stride-8 stages.
     content_width_s4: int = 32
     content_width: int = 96
-    # Style encoder E_s (style vector s): widths of its four stride-2 stages and the vector size D.
-    style_widths: tuple[int, ...] = (32, 64, 128, 128)
+    # Style encoder E_s (style vector s): statistics of a frozen VGG16 at relu1_1…relu{N}_1 (N stages,
+    # at most 4) → MLP of style_hidden → D − 6 numbers, then the 6-number palette; D is the vector size.
+    style_vgg_stages: int = 4
+    style_hidden: int = 256
     style_dim: int = 64
     #: The style image is resized to about this many pixels on a side (area preserved) before E_s.
     style_image_size: int = 256
     # Generator G: AdaIN residual blocks at stride 8, modulated convs at strides 4 and 2.
-    generator_res_blocks: int = 1
-    generator_width_s4: int = 32
+    generator_res_blocks: int = 2
+    generator_width_s4: int = 48
     generator_modulated_convs: int = 2
-    generator_width_s2: int = 16
+    generator_width_s2: int = 24
+    generator_convs_s2: int = 2
     mapping_width: int = 256
     mapping_layers: int = 2
     # Discriminator D (training only): PatchGAN widths and number of scales.
@@ -60,6 +69,10 @@ class StyleFusionConfig:
             items = value if isinstance(value, tuple) else (value,)
             if not items or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in items):
                 raise ValueError(f"config field {f.name!r} must hold positive integers, got {value!r}")
+        if self.style_vgg_stages > 4:
+            raise ValueError(f"config field 'style_vgg_stages' must be 1 to 4 (VGG16 relu1_1…relu4_1), got {self.style_vgg_stages}")
+        if self.style_dim <= 6:
+            raise ValueError(f"config field 'style_dim' must be > 6 (its last 6 numbers are the palette), got {self.style_dim}")
 
     # -- JSON ---------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -76,6 +89,8 @@ class StyleFusionConfig:
         version = data.get("format_version")
         if not isinstance(version, int):
             raise ModelFormatError(f"{source}: 'format_version' is missing or not an integer")
+        if version in RETIRED_FORMATS:
+            raise ModelFormatError(f"{source}: format_version {version} is {RETIRED_FORMATS[version]}")
         if version > FORMAT_VERSION:
             raise ModelFormatError(
                 f"{source}: format_version {version} is newer than this StyleFusion reads "
@@ -114,11 +129,14 @@ TINY_CONFIG = StyleFusionConfig(
     name="tiny",
     content_width_s4=8,
     content_width=16,
-    style_widths=(8, 16, 16, 16),
-    style_dim=8,
+    style_vgg_stages=2,
+    style_hidden=16,
+    style_dim=10,
     style_image_size=64,
+    generator_res_blocks=1,
     generator_width_s4=8,
     generator_width_s2=4,
+    generator_convs_s2=1,
     mapping_width=32,
     disc_widths=(8, 16),
     disc_scales=2,

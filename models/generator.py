@@ -1,23 +1,28 @@
-"""Generation: the generator G renders (content code c, style vector s, noise z) → image.
+"""Generation: the generator G renders (content code c, style vector s, noise z, photo x) → image.
 
-    G(c, s, z) = render(body(c, s), s, z)
+    G(c, s, z, x) = P_s(x) + R(c, s, z, P_s(x))
 
-The content code c = [learned channels | colour thumbnail] (see ``feature_extractor.py``).
-``body`` runs at stride 8: AdaIN residual blocks on the learned channels whose γ, β come from s
-through a mapping MLP (MUNIT / StarGAN v2), and a colour transfer of the thumbnail to the palette
-the style predicts (YCbCr mean and std, Reinhard-style); both need global statistics, and at
-stride 8 the whole map is small enough to keep in memory even for a 4096² output. ``render`` is
-purely local: smooth ×2 upsampling steps (1x1 conv + bilinear) to strides 4 and 2, StyleGAN2 modulated convs with
-per-pixel noise z (texture variation) at both, and a sub-pixel conv (no per-sub-pixel bias, so no
-fixed 2x2 pattern can be learnt) to a full-resolution RGB residual (detail, texture, brush marks)
-added to the bilinearly upsampled recoloured thumbnail. Being local,
-``render`` can run tile by tile with identical results, so memory is bounded by the tile.
+``P_s`` is the palette step: the photo x recoloured, per pixel, to the style's palette — its
+YCbCr mean and std become the painting's (Reinhard et al.'s colour transfer; s ends with the
+palette, see ``style_encoder.py``). It is one 3x4 affine colour map per image, so it runs tile by
+tile at full resolution and keeps every edge of the photo. ``R`` is the learnt residual — brush
+marks, texture, simplification — painted over it:
 
-Default config: ≈ 4.8 k MACs per output pixel ≈ 9.7 GFLOPs per megapixel; ≈ 0.40 M parameters.
-Receptive field of ``render``: about 28 output px (radius 14) — the tiling halo below is larger.
+* ``body`` (stride 8, global statistics, run on the whole map): AdaIN residual blocks on the
+  content code whose γ, β come from s through a mapping MLP (MUNIT / StarGAN v2), and the colour
+  map of each image (from the photo's colour moments and the style's palette).
+* ``render`` (purely local, so it runs tile by tile with identical results): smooth ×2 upsampling
+  (1x1 conv + bilinear) to stride 4, StyleGAN2 modulated convs with per-pixel noise z there, up to
+  stride 2, where the recoloured photo joins (pixel-unshuffled, so the residual can follow — and
+  cancel — the photo's own detail), more modulated convs, and a sub-pixel conv (no per-sub-pixel
+  bias, so no fixed 2x2 pattern can be learnt) to the full-resolution RGB residual.
 
-Training plays the min-max game of the paper with the discriminator D (see ``discriminator.py``):
-min_G max_D 𝓛(G,D) = E[log D(x)] + E[log(1 − D(G(z)))].
+At zero residual G is exactly a colour transfer, which is where training starts.
+
+Default config: ≈ 11.8 k MACs per output pixel ≈ 23.6 GFLOPs per megapixel (E_c adds 5.0); ≈ 0.72 M
+parameters. Receptive field of ``render``: about 36 output px (radius 18) — the tiling halo is larger.
+
+Training plays the min-max game of the paper with the discriminator D (see ``discriminator.py``).
 """
 
 from __future__ import annotations
@@ -26,19 +31,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .color import rgb_to_ycbcr, ycbcr_to_rgb
+from .color import RGB_TO_YCC, YCC_TO_RGB, rgb_moments
 from .config import StyleFusionConfig
-from .layers import AdaINResBlock, ModulatedConv, SmoothUp, channel_stats, fast_inference
+from .layers import AdaINResBlock, ModulatedConv, SmoothUp
+from .style_encoder import PALETTE_DIMS
 
 #: Radius in output pixels that ``render`` needs around a tile (multiple of 8; > its receptive field).
-RENDER_HALO = 32
-#: Typical YCbCr mean and std of a picture's 8x8 thumbnail: the palette at zero style parameters.
-PALETTE_MEAN = (0.45, 0.0, 0.0)
-PALETTE_STD = (0.22, 0.05, 0.05)
+RENDER_HALO = 48
 
 
 class Generator(nn.Module):
-    """G: content code [B,C,h,w] (stride 8) + style vector [B,D] + noise → image [B,3,8h,8w] in 0..1."""
+    """G: content code [B,C,h,w] (stride 8) + style vector [B,D] + noise + photo [B,3,8h,8w] → image."""
 
     def __init__(self, config: StyleFusionConfig):
         super().__init__()
@@ -47,18 +50,20 @@ class Generator(nn.Module):
         self.blocks = nn.ModuleList(AdaINResBlock(c8) for _ in range(config.generator_res_blocks))
         self.up = SmoothUp(c8, c4)
         self.up2 = SmoothUp(c4, c2)
-        n_s4 = config.generator_modulated_convs
-        self.mod_convs = nn.ModuleList([ModulatedConv(c4, c4) for _ in range(n_s4)] + [ModulatedConv(c2, c2)])
+        n_s4, n_s2 = config.generator_modulated_convs, config.generator_convs_s2
+        photo = 3 * 4  # the recoloured photo, pixel-unshuffled to stride 2
+        self.mod_convs = nn.ModuleList(
+            [ModulatedConv(c4, c4) for _ in range(n_s4)]
+            + [ModulatedConv(c2 + photo if i == 0 else c2, c2) for i in range(n_s2)]
+        )
         #: Stride of each modulated conv's input (and of its noise map).
-        self.noise_strides = [4] * n_s4 + [2]
+        self.noise_strides = [4] * n_s4 + [2] * n_s2
         self.to_rgb = nn.Sequential(nn.Conv2d(c2, 3 * 4, 3, 1, 1, bias=False), nn.PixelShuffle(2))
-        nn.init.zeros_(self.to_rgb[0].weight)  # start as the recoloured thumbnail; learn detail on top
-        self.register_buffer("palette_mean", torch.tensor(PALETTE_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("palette_std", torch.tensor(PALETTE_STD).view(1, 3, 1, 1), persistent=False)
+        nn.init.zeros_(self.to_rgb[0].weight)  # start as the colour transfer; learn the residual on top
 
-        # Mapping network: s → (γ, β per AdaIN layer; palette mean/log-std; modulation per
-        # modulated conv; RGB bias of the residual).
-        self.param_sizes = ([b.n_params for b in self.blocks] + [6] + [m.n_params for m in self.mod_convs] + [3])
+        # Mapping network: s → (γ, β per AdaIN layer; modulation per modulated conv; RGB bias of the
+        # residual). The palette is not mapped: it is the last 6 numbers of s, used as they are.
+        self.param_sizes = [b.n_params for b in self.blocks] + [m.n_params for m in self.mod_convs] + [3]
         layers: list[nn.Module] = []
         width = config.style_dim
         for _ in range(config.mapping_layers):
@@ -71,16 +76,17 @@ class Generator(nn.Module):
 
     # -- style → per-layer parameters ------------------------------------------------------------
     def style_params(self, style: torch.Tensor) -> list[torch.Tensor]:
-        """s [B,D] → list of [B,n_i,1,1], one entry per styled layer."""
-        flat = self.to_params(self.mapping(style))
-        return [p[:, :, None, None] for p in flat.split(self.param_sizes, dim=1)]
+        """s [B,D] → list of [B,n_i,1,1]: AdaIN blocks, the palette [B,6,1,1], modulated convs, RGB bias."""
+        flat = self.to_params(self.mapping(style)).split(self.param_sizes, dim=1)
+        n = len(self.blocks)
+        params = list(flat[:n]) + [style[:, -PALETTE_DIMS:]] + list(flat[n:])
+        return [p[:, :, None, None] for p in params]
 
     @staticmethod
-    def blend_params(params_a, params_b, mask: torch.Tensor) -> list[torch.Tensor]:
+    def blend_params(params_a, params_b, mask: torch.Tensor) -> list[tuple]:
         """Per-region style: parameters of style a where mask=0, of style b where mask=1.
 
-        ``mask`` is [B,1,H,W] at output resolution; it is resampled to each layer's resolution
-        inside ``body``/``render`` (parameters become spatial maps [B,n,h,w]).
+        ``mask`` is [B,1,H,W] at output resolution; each layer resamples it to its own resolution.
         """
         return [(a, b, mask) for a, b in zip(params_a, params_b)]
 
@@ -88,121 +94,90 @@ class Generator(nn.Module):
     def _at(param, size: tuple[int, int]) -> torch.Tensor:
         if isinstance(param, tuple):  # (a, b, mask) from blend_params
             a, b, mask = param
-            m = nn.functional.interpolate(mask, size=size, mode="bilinear", align_corners=False)
+            m = F.interpolate(mask, size=size, mode="bilinear", align_corners=False)
             return a + (b - a) * m
         return param
 
-    # -- the two halves of G ---------------------------------------------------------------------
-    def body(self, content: torch.Tensor, params) -> torch.Tensor:
-        """Stride 8, global statistics, run on the whole map: AdaIN blocks + thumbnail recolouring.
+    # -- the palette step ------------------------------------------------------------------------
+    @staticmethod
+    def color_map(photo: torch.Tensor, palette: torch.Tensor) -> torch.Tensor:
+        """[B,3,4] affine RGB map taking ``photo``'s YCbCr mean/std to ``palette`` [B,6,1,1].
 
-        Region styles run it once per style and blend the results by the mask: AdaIN's statistics
-        are global, so one pass with spatially mixed parameters would let each region's style leak
-        into the other through them.
+        In YCbCr: y' = (y − μ_x)·σ_p/σ_x + μ_p; YCbCr is linear in RGB (y = C·rgb), so
+        rgb' = C⁻¹·diag(k)·C·rgb + C⁻¹·(μ_p − k·μ_x) with k = σ_p/σ_x. The photo's moments are
+        exact (``rgb_moments``: blocked, no full-size temporaries).
         """
-        head = params[: len(self.blocks) + 1]
-        regions = [p for p in head if isinstance(p, tuple)]
-        if not regions:
-            return self._body(content, head)
-        a = self._body(content, [p[0] if isinstance(p, tuple) else p for p in head])
-        b = self._body(content, [p[1] if isinstance(p, tuple) else p for p in head])
-        m = F.interpolate(regions[0][2], size=a.shape[-2:], mode="bilinear", align_corners=False)
-        return a + (b - a) * m
+        mean_rgb, cov_rgb = rgb_moments(photo)  # [B,3], [B,3,3] in fp32
+        c, c_inv = RGB_TO_YCC.to(mean_rgb), YCC_TO_RGB.to(mean_rgb)
+        mean_x = mean_rgb @ c.t()
+        std_x = torch.einsum("ij,bjk,ik->bi", c, cov_rgb, c).clamp_min(1e-8).sqrt()
+        p = palette.flatten(1).float()
+        k = p[:, 3:].clamp(-8, 2).exp() / std_x.clamp_min(1e-3)
+        matrix = c_inv @ (k[:, :, None] * c)  # [B,3,3]
+        offset = (p[:, :3] - k * mean_x) @ c_inv.t()
+        return torch.cat([matrix, offset[:, :, None]], dim=2)
 
-    def _body(self, content: torch.Tensor, params) -> torch.Tensor:
-        h, thumbnail = content[:, : self.learned_channels], content[:, self.learned_channels:]
+    @staticmethod
+    def apply_color_map(photo: torch.Tensor, cmap) -> torch.Tensor:
+        """``photo`` [B,3,H,W] through the colour map(s) [B|1,3,4] (or a region pair (a, b, mask))."""
+        if isinstance(cmap, tuple):
+            a, b, mask = cmap
+            base_a, base_b = Generator.apply_color_map(photo, a), Generator.apply_color_map(photo, b)
+            return base_a + (base_b - base_a) * F.interpolate(mask, size=photo.shape[-2:], mode="bilinear", align_corners=False)
+        cmap = cmap.to(photo.dtype)
+        if cmap.shape[0] == 1:  # one map for the batch: a 1x1 conv
+            return F.conv2d(photo, cmap[0, :, :3, None, None], cmap[0, :, 3])
+        return torch.einsum("bij,bjhw->bihw", cmap[:, :, :3], photo) + cmap[:, :, 3, None, None]
+
+    # -- the two halves of G ---------------------------------------------------------------------
+    def body(self, content: torch.Tensor, params, photo: torch.Tensor):
+        """Stride 8, global statistics, on the whole map → (styled code, colour map(s)).
+
+        ``photo`` is the whole picture the code was made from (for its colour moments only).
+        Region styles run the AdaIN blocks once per style and blend the results by the mask: AdaIN's
+        statistics are global, so one pass with spatially mixed parameters would let each region's
+        style leak into the other through them.
+        """
+        n = len(self.blocks)
+        head, palette = params[:n], params[n]
+        h = content[:, : self.learned_channels]
+        regions = [p for p in params[: n + 1] if isinstance(p, tuple)]
+        if not regions:
+            return self._blocks(h, head), self.color_map(photo, palette)
+        mask = regions[0][2]
+        pick = (lambda i: [p[i] if isinstance(p, tuple) else p for p in head])
+        a, b = self._blocks(h, pick(0)), self._blocks(h, pick(1))
+        m = F.interpolate(mask, size=a.shape[-2:], mode="bilinear", align_corners=False)
+        pal = palette if isinstance(palette, tuple) else (palette, palette, mask)
+        cmaps = (self.color_map(photo, pal[0]), self.color_map(photo, pal[1]), mask)
+        return a + (b - a) * m, cmaps
+
+    def _blocks(self, h: torch.Tensor, params) -> torch.Tensor:
         for block, p in zip(self.blocks, params):
             h = block(h, p)
-        palette = params[len(self.blocks)]
-        ycc = rgb_to_ycbcr(thumbnail)
-        mean, std = channel_stats(ycc)
-        target_mean = self.palette_mean.to(ycc) + palette[:, :3]
-        target_std = self.palette_std.to(ycc) * torch.exp(palette[:, 3:].clamp(-4, 4))
-        recoloured = ycbcr_to_rgb((ycc - mean) / std * target_std + target_mean)
-        if fast_inference() and h.dim() == 4 and h.stride(1) == 1:  # keep a channels-last code channels-last
-            recoloured = recoloured.contiguous(memory_format=torch.channels_last)
-        return torch.cat([h, recoloured], dim=1)
+        return h
 
-    def _base(self, h: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        """The recoloured thumbnail, bilinearly upsampled to the output size."""
-        return F.interpolate(h[:, self.learned_channels:], size=size, mode="bilinear", align_corners=False)
+    def render(self, styled, params, noise: list[torch.Tensor] | None, photo: torch.Tensor) -> torch.Tensor:
+        """Local decoder, stride 8 → full resolution: recoloured ``photo`` + residual, not clamped.
 
-    def render(self, h: torch.Tensor, params, noise: list[torch.Tensor] | None) -> torch.Tensor:
-        """Local decoder, stride 8 → full resolution. ``noise``: one [1|B,1,2h,2w] map per modulated conv.
-
-        Returns recoloured thumbnail + residual, not clamped (training sees the raw values; the
-        inference route clamps to 0..1).
+        ``styled`` = body's (code, colour map); ``photo`` [B,3,8h,8w] is the matching region of the
+        photo; ``noise``: one [1|B,1,H/s,W/s] map per modulated conv.
         """
+        code, cmap = styled
         params = params[len(self.blocks) + 1:]
-        if fast_inference() and not isinstance(params[-1], tuple):
-            return self._render_inference(h, params, noise)
-        x = self._styled_features(h[:, : self.learned_channels], params, noise)
-        rgb = self.to_rgb(x)
-        rgb = rgb + self._at(params[-1], rgb.shape[-2:])
-        return self._base(h, rgb.shape[-2:]) + rgb
-
-    def _styled_features(self, code: torch.Tensor, params, noise) -> torch.Tensor:
-        """Learned content channels (stride 8) → stride-2 features: up to stride 4, the modulated
-        convs there, up to stride 2 before the first stride-2 one. ``params``: render's own."""
+        base = self.apply_color_map(photo, cmap)
         x = self.up(code)
         for i, conv in enumerate(self.mod_convs):
-            if self.noise_strides[i] == 2 and self.noise_strides[i - 1] == 4:
-                x = self.up2(x)
+            if self.noise_strides[i] == 2 and (i == 0 or self.noise_strides[i - 1] == 4):
+                x = torch.cat([self.up2(x), F.pixel_unshuffle(base * 2 - 1, 2)], dim=1)
             x = conv(x, self._at(params[i], x.shape[-2:]), None if noise is None else noise[i])
-        return x
+        rgb = self.to_rgb(x)
+        return base + rgb + self._at(params[-1], rgb.shape[-2:])
 
-    def _render_inference(self, h: torch.Tensor, params, noise) -> torch.Tensor:
-        """``render`` without autograd, in fewer passes over the full-resolution output.
-
-        The RGB bias is folded into ``to_rgb``'s bias; ``to_rgb``'s output channels are computed in
-        the order (i, j, c), so each conv output position holds its 4x4 block of RGB pixels row by
-        row and the pixel shuffle copies runs of 4·3 values. The full-size passes are that copy, the
-        upsampled thumbnail added in place and one in-place clamp. Channels-last throughout
-        (oneDNN's fast layout on CPU); the result is channels-last too, the layout of ComfyUI's IMAGE.
-        """
-        code = h[:, : self.learned_channels].contiguous(memory_format=torch.channels_last)
-        x = self._styled_features(code, params, noise)
-        to_rgb, r = self.to_rgb[0], self.to_rgb[1].upscale_factor
-        rgb_bias = params[-1].flatten(1).repeat_interleave(r * r, dim=1)  # [B, 3·r²], channel order (c, i, j)
-        if to_rgb.bias is not None:
-            rgb_bias = rgb_bias + to_rgb.bias
-        order = torch.arange(to_rgb.out_channels, device=x.device).view(-1, r, r).permute(1, 2, 0).reshape(-1)
-        weight = to_rgb.weight[order].contiguous(memory_format=torch.channels_last)
-        rgb_bias = rgb_bias[:, order]
-        if rgb_bias.shape[0] == 1:
-            y = F.conv2d(x, weight, rgb_bias[0], 1, 1)
-        else:
-            y = F.conv2d(x, weight, None, 1, 1).add_(rgb_bias[:, :, None, None])
-        size = (y.shape[-2] * r, y.shape[-1] * r)
-        base = F.interpolate(h[:, self.learned_channels:].contiguous(memory_format=torch.channels_last), size=size,
-                             mode="bilinear", align_corners=False)  # = _base, channels-last
-        return _pixel_shuffle_channels_last(y, r, add_to=base).clamp_(0, 1)
-
-    def forward(self, content: torch.Tensor, style: torch.Tensor, noise: list[torch.Tensor] | None = None):
+    def forward(self, content: torch.Tensor, style: torch.Tensor, noise: list[torch.Tensor] | None,
+                photo: torch.Tensor) -> torch.Tensor:
         params = self.style_params(style)
-        return self.render(self.body(content, params), params, noise)
-
-
-def _pixel_shuffle_channels_last(x: torch.Tensor, factor: int, add_to: torch.Tensor | None = None) -> torch.Tensor:
-    """Sub-pixel rearrangement of ``x`` [B,r²·C,h,w] with channels in (i, j, c) order (not
-    ``pixel_shuffle``'s (c, i, j)) → [B,C,r·h,r·w], out[b, c, r·y + i, r·x + j] = x[b, (i·r + j)·C + c, y, x].
-
-    Returned channels-last: in that layout each output row segment is r·C consecutive values of
-    ``x``, so this is a copy of contiguous runs; it is also ComfyUI's IMAGE layout [B,H,W,C].
-    ``add_to`` (channels-last [B,C,r·h,r·w], updated in place and returned): add instead of copy.
-    """
-    b, c, h, w = x.shape
-    c_out = c // factor**2
-    src = x.permute(0, 2, 3, 1).reshape(b, h, w, factor, factor * c_out).transpose(2, 3)  # a view when x is channels-last
-    if add_to is not None and add_to.stride(1) == 1 and add_to.permute(0, 2, 3, 1).is_contiguous():
-        out = add_to.permute(0, 2, 3, 1).view(b, h, factor, w, factor * c_out)
-        out.add_(src)
-    else:
-        out = torch.empty(b, h, factor, w, factor * c_out, dtype=x.dtype, device=x.device)
-        out.copy_(src)
-        if add_to is not None:
-            out.add_(add_to.permute(0, 2, 3, 1).reshape(out.shape))
-    return out.view(b, h * factor, w * factor, c_out).permute(0, 3, 1, 2)
+        return self.render(self.body(content, params, photo), params, noise, photo)
 
 
 def make_noise(

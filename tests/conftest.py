@@ -30,13 +30,13 @@ def isolated_models_dir(tmp_path_factory, monkeypatch):
 
 
 def trained_like(model: StyleFusionModel, seed: int = 0) -> StyleFusionModel:
-    """Give a fresh model the weights a trained one has non-zero: a fresh G starts as an identity-like
-    recolouring (zero residual, near-zero style parameters, no noise), which hides bugs in tests."""
+    """Give a fresh model the weights a trained one has non-zero: a fresh G starts as a plain colour
+    transfer (zero residual, near-zero style parameters, no noise), which hides bugs in tests."""
     g = torch.Generator().manual_seed(seed)
     gen = model.generator
     with torch.no_grad():
-        for p in list(gen.to_rgb.parameters()) + [gen.to_params.weight]:
-            p.copy_(torch.randn(p.shape, generator=g) * 0.2)
+        for p, scale in [(p, 0.05) for p in gen.to_rgb.parameters()] + [(gen.to_params.weight, 0.2)]:
+            p.copy_(torch.randn(p.shape, generator=g) * scale)
         for conv in gen.mod_convs:
             conv.noise_strength.fill_(0.3)
     model.weights_changed()

