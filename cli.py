@@ -36,7 +36,7 @@ def _load_optional_commands() -> None:
     """Sub-commands defined in other modules register themselves when imported."""
     import importlib
 
-    for module in ("training.commands", "runner.commands", "hub_commands", "bench"):
+    for module in ("training.commands", "runner.commands", "hub_commands", "styles_commands", "bench"):
         try:
             importlib.import_module(f"{__package__}.{module}")
         except ModuleNotFoundError as exc:

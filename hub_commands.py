@@ -56,21 +56,34 @@ def _push(args: argparse.Namespace) -> int:
 
 
 # -- push-styles ------------------------------------------------------------------------------------
-@command("push-styles", "upload a folder of style files (.safetensors) to a Hugging Face Hub repo")(
-    lambda p: _publish_args(p, "folder of style .safetensors files (sub-folders kept) + optional README.md"))
+def _push_styles_args(p: argparse.ArgumentParser) -> None:
+    _publish_args(p, "folder of style .safetensors files of one model (sub-folders kept) + optional README.md, "
+                     "e.g. a model's styles/ folder")
+    p.add_argument("--model", default=None, help="the model that made the styles, to render the thumbnails "
+                                                 "(default: the bundled or local model with their fingerprint)")
+    p.add_argument("--photo", default=None, help="picture the thumbnails show each style on (default: the sample photo)")
+
+
+@command("push-styles", "upload a style pack (style files, presets.json, thumbnails) to a Hugging Face Hub repo")(
+    _push_styles_args)
 @_user_errors("push-styles")
 def _push_styles(args: argparse.Namespace) -> int:
     from .models.hub import push_styles
+    from .models.sources import load_model
+    from .styles_commands import SAMPLE_PHOTO, pack_files
 
+    model = load_model(args.model, "cpu", "fp32", allow_paths=True) if args.model else None
+    extra = pack_files(args.folder, model, args.photo or SAMPLE_PHOTO)
     _print_push(push_styles(args.folder, args.repo_id, private=args.private, revision=args.revision,
-                            token=args.token, commit_message=args.message))
+                            token=args.token, commit_message=args.message, pack_files=extra))
     return 0
 
 
 # -- download ---------------------------------------------------------------------------------------
 def _download_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("source",
-                   help="owner/name[@revision] (a model) or owner/name[@revision]:path/in/repo.safetensors (a style)")
+                   help="owner/name[@revision] (a model, or a style pack made by push-styles) or "
+                        "owner/name[@revision]:path/in/repo.safetensors (one style)")
     p.add_argument("--models-dir", default=None,
                    help="models folder holding stylefusion/ and stylefusion_styles/ (e.g. ComfyUI/models; "
                         "default: $STYLEFUSION_MODELS_DIR or ~/.local/share/stylefusion/models)")
@@ -79,7 +92,7 @@ def _download_args(p: argparse.ArgumentParser) -> None:
                    help="Hub token for private or gated repos (default: HF_TOKEN or `hf auth login`)")
 
 
-@command("download", "fetch a model or style from the Hugging Face Hub for offline use")(_download_args)
+@command("download", "fetch a model, a style pack or a style from the Hugging Face Hub for offline use")(_download_args)
 @_user_errors("download")
 def _download(args: argparse.Namespace) -> int:
     from .models import hub
@@ -90,13 +103,26 @@ def _download(args: argparse.Namespace) -> int:
         path = before or hub.ensure_style(args.source, models_dir=args.models_dir, update=args.update, token=args.token)
         record = hub.read_source_record(_style_repo_folder(path, args.source)) or {}
         commit = (record.get("files", {}).get(args.source.partition(":")[2]) or {}).get("commit", "")
+        kind = "style"
     else:
-        before = None if args.update else hub.local_model_path(args.source, args.models_dir)
-        path = before or hub.ensure_model(args.source, models_dir=args.models_dir, update=args.update, token=args.token)
+        pack = None if args.update else hub.local_pack_path(args.source, args.models_dir)
+        before = pack or (None if args.update else hub.local_model_path(args.source, args.models_dir))
+        if before:
+            path, kind = before, "style pack" if pack else "model"
+        elif hub.is_style_pack(args.source, args.token):
+            path, kind = hub.ensure_pack(args.source, models_dir=args.models_dir, update=args.update,
+                                         token=args.token), "style pack"
+        else:
+            path, kind = hub.ensure_model(args.source, models_dir=args.models_dir, update=args.update,
+                                          token=args.token), "model"
         commit = (hub.read_source_record(path) or {}).get("commit", "")
     state = "already there (use --update to fetch again)" if before else "downloaded"
     print(f"[stylefusion] {args.source}: {state}{f', commit {commit[:12]}' if commit else ''} → {path}")
-    print(f"[stylefusion] use it offline as the {'style' if style else 'model'} source {args.source!r}")
+    if kind == "style pack":
+        print(f"[stylefusion] its presets are listed as {args.source}:<name> (StyleFusion Style Preset, "
+              "`stylefusion styles list`), offline too")
+    else:
+        print(f"[stylefusion] use it offline as the {kind} source {args.source!r}")
     return 0
 
 

@@ -1,10 +1,12 @@
-"""Make the README's workflow gallery: for every shipped workflow, its input pictures → its output.
+"""Make the README's workflow gallery and the template thumbnails: every shipped workflow's inputs → output.
 
     python docs/make_gallery.py [--model stylefusion-base] [--out docs/gallery]
 
 Each workflow runs headlessly (``stylefusion.runner``) with the bundled model, exactly as
-``stylefusion run workflows/<name>.json`` would; the strip shows the files its LoadImage /
+``stylefusion run example_workflows/<name>.json`` would; the strip shows the files its LoadImage /
 LoadImageMask nodes read, an arrow, and what its SaveImage nodes wrote (every frame of a batch).
+It also writes ``example_workflows/<name>.jpg``, the thumbnail ComfyUI's template browser shows
+beside ``<name>.json``: the workflow's first output, fitted into THUMB px.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from PIL import Image, ImageDraw, ImageSequence
 
 HEIGHT = 150
 GAP = 8
+THUMB = 320
 
 
 def _frames(path: str) -> list[Image.Image]:
@@ -49,6 +52,13 @@ def strip(inputs: list[Image.Image], outputs: list[Image.Image]) -> Image.Image:
     return sheet
 
 
+def thumbnail(output: Image.Image) -> Image.Image:
+    """The template browser's picture: an output scaled so its long side is THUMB px."""
+    img = output.copy()
+    img.thumbnail((THUMB, THUMB), Image.LANCZOS)
+    return img
+
+
 def main() -> None:
     from stylefusion.runner import run_workflow
 
@@ -58,7 +68,7 @@ def main() -> None:
     parser.add_argument("--out", default=os.path.join(root, "docs", "gallery"))
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
-    for path in sorted(glob.glob(os.path.join(root, "workflows", "*.json"))):
+    for path in sorted(glob.glob(os.path.join(root, "example_workflows", "*.json"))):
         name = os.path.splitext(os.path.basename(path))[0]
         settings = [("StyleFusionModelLoader", "model", args.model)] if args.model else []
         with tempfile.TemporaryDirectory() as tmp:
@@ -70,6 +80,7 @@ def main() -> None:
                     inputs.append(_frames(file)[0])  # a multi-frame input shows its first frame
             outputs = [Image.open(f).convert("RGB") for f in result.files if "preview" not in f]
             strip(inputs, outputs).save(os.path.join(args.out, f"{name}.jpg"), quality=85, optimize=True)
+            thumbnail(outputs[0]).save(os.path.splitext(path)[0] + ".jpg", quality=85, optimize=True)
         print(f"{name}: {len(inputs)} inputs → {len(outputs)} outputs, {result.seconds:.1f} s")
 
 

@@ -6,6 +6,8 @@ Where files go (``<models>`` is ComfyUI's models folder, or ``$STYLEFUSION_MODEL
                                               config.json, model.safetensors, README.md, .stylefusion-source.json
     owner/name[@rev]:styles/x.safetensors → <models>/stylefusion_styles/owner--name[@rev]/styles/x.safetensors
                                               (+ .stylefusion-source.json in owner--name[@rev]/)
+    owner/pack[@rev] (a style pack: a repo   → <models>/stylefusion_styles/owner--pack[@rev]/
+      with presets.json, see models/presets.py)  presets.json, *.safetensors, thumbnails/*.jpg, README.md
 
 ``.stylefusion-source.json`` records the repo, the revision asked for, the commit actually downloaded
 and each file's size and sha256.
@@ -59,6 +61,7 @@ from .api import StyleVector
 from .bundle import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, StyleFusionModel, default_card
 from .errors import InputError, ModelFormatError, ModelNotFoundError, StyleFusionError
 from .paths import MODELS_KIND, STYLES_KIND, folders, safe_join
+from .presets import INDEX_NAME, THUMBNAILS_DIR, read_index
 from .sources import HubSource, parse_hub_source
 from .style_file import load_style
 from .weights import PICKLE_SUFFIXES, read_safetensors
@@ -232,19 +235,25 @@ def ensure_model(source: HubSource | str, *, models_dir: str | None = None, upda
         api = _api(token)
         with _hub_errors(what, label, source, target):
             info = _repo_info(api, source)
-        files = _model_files(source, info)
-        with _staging(os.path.dirname(target)) as staging:
-            local_files = os.path.join(staging, "files")
-            _download(source, info.sha, files, local_files, os.path.join(staging, "hf-cache"), what, label, target,
-                      token, progress, sizes={s.rfilename: s.size for s in info.siblings or []})
-            _validate_model(local_files, source, info.sha)
-            _write_record(local_files, {
-                "repo_id": source.repo_id, "revision": source.revision, "commit": info.sha,
-                "endpoint": hub_endpoint(), "downloaded_at": _now(),
-                "files": {name: _file_facts(os.path.join(local_files, *name.split("/"))) for name in files},
-            })
-            _install(local_files, target, staging)
+        _fetch_folder(source, info, _model_files(source, info), target, what, label, token, progress, _validate_model)
     return target
+
+
+def _fetch_folder(source: HubSource, info, files: list[str], target: str, what: str, label: str, token,
+                  progress: ProgressCallback | None, validate: Callable[[str, HubSource, str], None]) -> None:
+    """Download ``files`` at the resolved commit into a staging folder, ``validate`` them, record where they came
+    from, and only then move the folder to ``target`` (a model folder or a style pack)."""
+    with _staging(os.path.dirname(target)) as staging:
+        local_files = os.path.join(staging, "files")
+        _download(source, info.sha, files, local_files, os.path.join(staging, "hf-cache"), what, label, target,
+                  token, progress, sizes={s.rfilename: s.size for s in info.siblings or []})
+        validate(local_files, source, info.sha)
+        _write_record(local_files, {
+            "repo_id": source.repo_id, "revision": source.revision, "commit": info.sha,
+            "endpoint": hub_endpoint(), "downloaded_at": _now(),
+            "files": {name: _file_facts(os.path.join(local_files, *name.split("/"))) for name in files},
+        })
+        _install(local_files, target, staging)
 
 
 def ensure_style(text: str, *, models_dir: str | None = None, update: bool = False, token: str | bool | None = None,
@@ -299,6 +308,73 @@ def ensure_style(text: str, *, models_dir: str | None = None, update: bool = Fal
                                                     "downloaded_at": _now()}
             _write_record(repo_folder, record)
     return target
+
+
+def local_pack_path(source: HubSource | str, models_dir: str | None = None) -> str | None:
+    """The downloaded folder of style pack ``source`` if present in any styles folder; never touches the network."""
+    source = _as_hub_source(source)
+    for folder in _kind_folders(STYLES_KIND, models_dir):
+        path = safe_join(folder, source.folder_name, "style pack")
+        if os.path.isfile(os.path.join(path, INDEX_NAME)):
+            return path
+    return None
+
+
+def is_style_pack(source: HubSource | str, token: str | bool | None = None) -> bool:
+    """Whether Hub repo ``source`` is a style pack (has a top-level presets.json). False when offline."""
+    source = _as_hub_source(source)
+    if hub_offline():
+        return False
+    with _hub_errors("model", str(source), source, safe_join(_kind_folders(MODELS_KIND, None)[0], source.folder_name)):
+        info = _repo_info(_api(token), source)
+    return INDEX_NAME in [s.rfilename for s in info.siblings or []]
+
+
+def ensure_pack(source: HubSource | str, *, models_dir: str | None = None, update: bool = False,
+                token: str | bool | None = None, progress: ProgressCallback | None = None) -> str:
+    """Local folder of Hub style pack ``source``, downloaded whole (index, styles, thumbnails, card) and
+    validated first if it is not there yet: ``<models>/stylefusion_styles/owner--name[@rev]/``."""
+    source = _as_hub_source(source)
+    if not update:
+        local = local_pack_path(source, models_dir)
+        if local:
+            return local
+    styles = _write_folder(STYLES_KIND, models_dir)
+    target = safe_join(styles, source.folder_name, "style pack")
+    what, label = "style pack", str(source)
+    if hub_offline():
+        raise _unavailable(what, label, source, target, _OFFLINE_REASON)
+    with _target_lock(target):
+        if not update and os.path.isfile(os.path.join(target, INDEX_NAME)):
+            return target
+        api = _api(token)
+        with _hub_errors(what, label, source, target):
+            info = _repo_info(api, source)
+        names = [s.rfilename for s in info.siblings or []]
+        if INDEX_NAME not in names:
+            raise ModelFormatError(f"style pack: Hub repo {source} (commit {info.sha[:12]}) has no {INDEX_NAME}, so it "
+                                   "is not a StyleFusion style pack (push one with `stylefusion push-styles`)")
+        files = [n for n in names if _repo_path_problem(n) is None and (
+            n in (INDEX_NAME, CARD_NAME) or n.lower().endswith(".safetensors")
+            or (n.startswith(THUMBNAILS_DIR + "/") and n.lower().endswith(".jpg")))]
+        _fetch_folder(source, info, files, target, what, label, token, progress, _validate_pack)
+    return target
+
+
+def _validate_pack(folder: str, source: HubSource, commit: str) -> None:
+    """Refuse a pack whose index is broken or whose styles are unreadable or of another model than it says."""
+    try:
+        index = read_index(folder)
+        for entry in index["presets"]:
+            style = load_style(safe_join(folder, entry["file"], "style"))
+            if style.model_fingerprint != index.get("model_fingerprint"):
+                raise ModelFormatError(f"{entry['file']} was made by model {style.model_name} "
+                                       f"[{style.model_fingerprint[:8]}], not by the model {INDEX_NAME} names")
+    except (ModelFormatError, InputError, ValueError, OSError) as exc:
+        raise ModelFormatError(
+            f"style pack: the files of Hub repo {source} (commit {commit[:12]}) are not a usable StyleFusion style "
+            f"pack, so nothing was installed: {_strip_prefix(exc, folder)}"
+        ) from None
 
 
 def _require_style_source(text: str) -> tuple[HubSource, str]:
@@ -534,11 +610,14 @@ def push_model(model_dir: str, repo_id: str, *, private: bool = False, revision:
 
 
 def push_styles(styles_dir: str, repo_id: str, *, private: bool = False, revision: str | None = None,
-                token: str | bool | None = None, commit_message: str | None = None) -> PushResult:
+                token: str | bool | None = None, commit_message: str | None = None,
+                pack_files: dict[str, bytes] | None = None) -> PushResult:
     """Upload a style pack: every ``.safetensors`` style under ``styles_dir`` (sub-folders kept) + README.md.
 
     Every ``.safetensors`` file must be a valid style file (``load_style``); other files are not uploaded.
-    Without a README.md, a card listing the styles and how to load them is generated.
+    Without a README.md, a card listing the styles and how to load them is generated. ``pack_files``
+    (repo path → bytes: ``presets.json`` and ``thumbnails/*.jpg``, made by ``styles_commands.pack_files``)
+    make the repo a style pack that ``stylefusion download owner/name`` fetches whole.
     """
     repo = _parse_repo_id(repo_id)
     folder = os.path.abspath(os.path.expanduser(styles_dir))
@@ -568,6 +647,11 @@ def push_styles(styles_dir: str, repo_id: str, *, private: bool = False, revisio
             "StyleFusionSaveStyle)"
         )
     files: dict[str, str | bytes] = {rel: os.path.join(folder, *rel.split("/")) for rel in styles}
+    for rel, content in (pack_files or {}).items():
+        problem = _repo_path_problem(rel)
+        if problem or rel in files:
+            raise InputError(f"push-styles: pack file {rel} {problem or 'would replace a style file'}")
+        files[rel] = content
     card = os.path.join(folder, CARD_NAME)
     files[CARD_NAME] = card if os.path.isfile(card) else _styles_card(repo.repo_id, styles).encode()
     message = commit_message or f"Upload {len(styles)} StyleFusion style(s)"
@@ -587,7 +671,9 @@ def _styles_card(repo_id: str, styles: dict[str, StyleVector]) -> str:
     first = next(iter(styles))
     return (
         "---\nlibrary_name: comfyui-stylefusion\ntags:\n- style-transfer\n- comfyui\n- stylefusion-styles\n---\n"
-        f"# StyleFusion styles\n\nLoad one in ComfyUI with StyleFusionLoadStyle: `{repo_id}:{first}`.\n"
+        f"# StyleFusion styles\n\nDownload the whole pack with `stylefusion download {repo_id}`; its styles then appear "
+        f"in StyleFusionStylePreset as `{repo_id}:<name>`. Or load one file with StyleFusionLoadStyle: "
+        f"`{repo_id}:{first}`.\n"
         "A style only works with the model it was made by (fingerprint below).\n\n"
         f"| file | style | model | model fingerprint |\n|---|---|---|---|\n{rows}\n"
     )

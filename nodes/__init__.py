@@ -9,7 +9,8 @@ from . import comfyui
 from .features import StyleFusionExtractFeatures, StyleFusionFuseFeatures, StyleFusionPreviewFeatures
 from .loader import StyleFusionModelLoader
 from .render import StyleFusionGenerate, StyleFusionImageFusion, StyleFusionStyleTransfer
-from .styles import StyleFusionEncodeStyle, StyleFusionLoadStyle, StyleFusionMixStyles, StyleFusionSaveStyle
+from .styles import (StyleFusionEncodeStyle, StyleFusionLoadStyle, StyleFusionMixStyles, StyleFusionSaveStyle,
+                     StyleFusionStylePreset)
 
 #: Node id → (class, display name). Node ids are a public interface: workflows refer to them.
 _NODES = {
@@ -24,6 +25,7 @@ _NODES = {
     "StyleFusionLoadStyle": (StyleFusionLoadStyle, "StyleFusion Load Style"),
     "StyleFusionSaveStyle": (StyleFusionSaveStyle, "StyleFusion Save Style"),
     "StyleFusionPreviewFeatures": (StyleFusionPreviewFeatures, "StyleFusion Preview Features"),
+    "StyleFusionStylePreset": (StyleFusionStylePreset, "StyleFusion Style Preset"),
 }
 
 NODE_CLASS_MAPPINGS = {node_id: cls for node_id, (cls, _) in _NODES.items()}

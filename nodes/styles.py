@@ -7,11 +7,14 @@ import os
 from ..models import InputError, ModelMismatchError, StyleFusionError, StyleVector, encode_style, mix_styles
 from ..models import paths
 from ..models.fusion import MIX_MODES
+from ..models.presets import list_presets, load_preset
 from ..models.style_file import load_style, save_style
 from .convert import image_to_api, mask_to_api
 
 #: LoadStyle's entry for "no file": always listed so a workflow that uses hub_source validates.
 NO_STYLE = "(none)"
+#: StylePreset's only entry when no preset is installed (running it says how to get some).
+NO_PRESET = "(no presets installed)"
 
 
 class StyleFusionEncodeStyle:
@@ -103,6 +106,31 @@ def _rename(message: str, names: list[str]) -> str:
     for i, name in enumerate(names, start=1):
         message = message.replace(f"style_{i}", name)
     return message
+
+
+class StyleFusionStylePreset:
+    DESCRIPTION = (
+        "A ready-made style by name: the bundled model's presets (painters such as van_gogh or hokusai, mixed from "
+        "several of their works, and single paintings), then styles packs downloaded with `stylefusion download "
+        "owner/pack` (named owner/pack:style). A preset belongs to the model that encoded it; another model refuses it."
+    )
+    CATEGORY = "StyleFusion/loaders"
+    RETURN_TYPES = ("SF_STYLE",)
+    RETURN_NAMES = ("style",)
+    OUTPUT_TOOLTIPS = ("The preset's style vector [1,D]; feed Generate, Mix Styles or Save Style.",)
+    FUNCTION = "load"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        choices = [p.name for p in list_presets()] or [NO_PRESET]
+        return {"required": {
+            "model": ("SF_MODEL", {"tooltip": "The model the preset is used with (it must be the one that encoded it)."}),
+            "preset": (choices, {"default": choices[0], "tooltip":
+                       "Bundled presets by name; downloaded packs as owner/pack:style."}),
+        }}
+
+    def load(self, model, preset: str):
+        return (load_preset(model, preset),)
 
 
 class StyleFusionLoadStyle:

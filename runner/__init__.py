@@ -1,7 +1,7 @@
 """Headless runner: execute ComfyUI workflows of StyleFusion nodes without ComfyUI.
 
     from stylefusion.runner import run_workflow
-    result = run_workflow("workflows/style_transfer.json", output_dir="out")
+    result = run_workflow("example_workflows/style_transfer.json", output_dir="out")
     result.files   # the PNGs SaveImage / PreviewImage wrote
 
 Modules: :mod:`.workflow` reads the UI and API formats into one graph, :mod:`.executor` validates and

@@ -61,7 +61,7 @@ def _input_pair(text: str) -> tuple[str, str]:
 
 # -- run ---------------------------------------------------------------------------------------------
 RUN_EXAMPLES = """examples:
-  stylefusion run workflows/style_transfer.json
+  stylefusion run example_workflows/style_transfer.json
   stylefusion run my_graph.json --input photo.jpg=~/cat.jpg --set 5.seed=7 --output-dir out
   stylefusion run out/StyleFusion_00001_.png   (re-run the graph a saved PNG carries)
 
@@ -158,7 +158,10 @@ def _transfer_args(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.epilog = EXIT_CODES
     p.add_argument("content", help="the picture whose structure is kept")
-    p.add_argument("style", help="the picture whose colours and textures are used")
+    p.add_argument("style", nargs="?", default=None,
+                   help="the picture whose colours and textures are used (or give --preset instead)")
+    p.add_argument("--preset", default=None, metavar="NAME",
+                   help="use a style preset instead of a picture (see `stylefusion styles list`)")
     p.add_argument("-o", "--output", required=True, help="output file (.png, .jpg, .webp); a batch gets _00001… suffixes")
     p.add_argument("--strength", type=float, default=0.8,
                    help="0 = the content unchanged, 1 = full style (default 0.8, as the Style Transfer node)")
@@ -172,18 +175,29 @@ def _transfer_args(p: argparse.ArgumentParser) -> None:
 @command("transfer", "restyle a picture in the style of another (one-shot style transfer)")(_transfer_args)
 def _transfer(args: argparse.Namespace) -> int:
     def body() -> int:
-        from ..models.api import transfer
+        from ..models.api import extract_features, generate, transfer
+        from ..models.errors import InputError
+        from ..models.presets import load_preset
 
+        if (args.style is None) == (args.preset is None):
+            raise InputError("style: give either a style picture or --preset NAME (not both)")
         tile_size = _check_tile(args.tile_size, args.tile_overlap)
         content = _read(args.content, "content")
-        style = _read(args.style, "style")
-        if style.shape[0] not in (1, content.shape[0]):
-            style = style[:1]
-        model = _load_model(args)
-        image = transfer(model, content, style, strength=args.strength, preserve_color=args.preserve_color,
-                         seed=args.seed, tile_size=tile_size, tile_overlap=args.tile_overlap)
+        if args.preset is not None:
+            model = _load_model(args)
+            features = extract_features(model, content, tile_size=tile_size)
+            image = generate(model, features, load_preset(model, args.preset), args.strength, args.preserve_color,
+                             args.seed, tile_size=tile_size, tile_overlap=args.tile_overlap)
+        else:
+            style = _read(args.style, "style")
+            if style.shape[0] not in (1, content.shape[0]):
+                style = style[:1]
+            model = _load_model(args)
+            image = transfer(model, content, style, strength=args.strength, preserve_color=args.preserve_color,
+                             seed=args.seed, tile_size=tile_size, tile_overlap=args.tile_overlap)
         _write(image, args.output, {"stylefusion": {
-            "command": "transfer", "content": os.path.basename(args.content), "style": os.path.basename(args.style),
+            "command": "transfer", "content": os.path.basename(args.content),
+            "style": f"preset:{args.preset}" if args.preset else os.path.basename(args.style),
             "strength": args.strength, "preserve_color": args.preserve_color, "seed": args.seed,
             "model": model.display_name}})
         return 0

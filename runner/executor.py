@@ -1,6 +1,6 @@
 """Run a workflow graph headlessly with the same node classes ComfyUI loads.
 
-    result = run_workflow("workflows/style_transfer.json", output_dir="out")
+    result = run_workflow("example_workflows/style_transfer.json", output_dir="out")
     result.files          # PNGs written by SaveImage / PreviewImage
 
 What runs: the pack's ``NODE_CLASS_MAPPINGS`` (read at call time) plus the core-compatible nodes of

@@ -487,3 +487,78 @@ def test_push_cli(hub, tiny_model_dir, tmp_path, capsys):
     assert set(hub.files("bob/cli", "dev")) >= WANTED
     assert cli_main(["push", str(tmp_path), "--repo-id", "bob/cli"]) == 1
     assert "refusing to upload" in capsys.readouterr().err
+
+
+# -- style packs (issue 11) -------------------------------------------------------------------------
+def test_style_pack_round_trip_push_download_list_use_refuse_offline(hub, tmp_path, tiny_model, isolated_models_dir,
+                                                                    capsys, monkeypatch):
+    from stylefusion.models.presets import list_presets, load_preset, model_styles_folder
+    from stylefusion.models.errors import ModelMismatchError
+    from stylefusion.nodes import NODE_CLASS_MAPPINGS
+    from stylefusion.styles_commands import build_presets
+
+    folder = tiny_model.save_pretrained(isolated_models_dir / "stylefusion" / "tiny")  # found by its fingerprint
+    styles = model_styles_folder(folder)
+    entries = build_presets(tiny_model, styles)
+    assert cli_main(["push-styles", styles, "--repo-id", "bob/pack"]) == 0
+    uploaded = hub.files("bob/pack")
+    index = json.loads(uploaded["presets.json"])
+    assert index["model_fingerprint"] == tiny_model.fingerprint and len(index["presets"]) == len(entries)
+    for entry in index["presets"]:
+        assert entry["file"] in uploaded and entry["thumbnail"] in uploaded and entry["sources"][0]["credit"]
+    assert "stylefusion download bob/pack" in uploaded["README.md"].decode()
+
+    # fetched whole into the styles folder
+    assert cli_main(["download", "bob/pack"]) == 0
+    assert "bob/pack:<name>" in capsys.readouterr().out
+    pack = isolated_models_dir / "stylefusion_styles" / "bob--pack"
+    assert {e["thumbnail"].split("/")[1] for e in index["presets"]} == set(os.listdir(pack / "thumbnails"))
+
+    # listed beside the bundled presets, in the preset node, in Load Style and in `styles list`
+    model = StyleFusionModel.from_pretrained(folder)
+    names = [p.name for p in list_presets(model)]
+    assert "van_gogh" in names and "bob/pack:van_gogh" in names
+    node = NODE_CLASS_MAPPINGS["StyleFusionStylePreset"]
+    choices = node.INPUT_TYPES()["required"]["preset"][0]
+    assert "van_gogh" in choices and "bob/pack:hokusai" in choices
+    assert "bob--pack/hokusai.safetensors" in NODE_CLASS_MAPPINGS["StyleFusionLoadStyle"].INPUT_TYPES()["required"]["style"][0]
+    assert cli_main(["styles", "list"]) == 0
+    assert any(line.startswith("bob/pack:hokusai\t") for line in capsys.readouterr().out.splitlines())
+
+    # used with its model, refused with another, offline once downloaded
+    (style,) = getattr(node(), node.FUNCTION)(model=model, preset="bob/pack:hokusai")
+    assert style.model_fingerprint == tiny_model.fingerprint
+    other = StyleFusionModel(TINY_CONFIG.replace(name="other-tiny"))
+    with pytest.raises(ModelMismatchError) as err:
+        load_preset(other, "bob/pack:hokusai")
+    assert "other-tiny" in str(err.value) and tiny_model.config.name in str(err.value)
+    go_offline(monkeypatch)
+    hub.reset_log()
+    assert load_preset(model, "bob/pack:van_gogh").tensor.shape == (1, TINY_CONFIG.style_dim)
+    assert cli_main(["download", "bob/pack"]) == 0
+    assert "already there" in capsys.readouterr().out
+    assert hub.requests == []
+
+
+def test_pack_errors_are_clear(hub, tmp_path, tiny_model, isolated_models_dir, capsys):
+    from stylefusion.styles_commands import pack_files
+
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    save_style(StyleVector(torch.randn(1, TINY_CONFIG.style_dim), tiny_model.fingerprint, "tiny", "warm"),
+               loose / "warm.safetensors")
+    with pytest.raises(InputError, match=r"not bundled or in the models folder; give it with --model"):
+        pack_files(str(loose))
+    save_style(StyleVector(torch.randn(1, TINY_CONFIG.style_dim), "f" * 16, "else", "cold"), loose / "cold.safetensors")
+    with pytest.raises(InputError, match=r"one model"):
+        pack_files(str(loose), tiny_model)
+    hub.commit("bob/not-a-pack", {"warm.safetensors": (loose / "warm.safetensors").read_bytes()})
+    with pytest.raises(ModelFormatError, match=r"not a StyleFusion style pack"):
+        sf_hub.ensure_pack("bob/not-a-pack")
+    index = {"format": 1, "model_name": "tiny", "model_fingerprint": "0" * 16,
+             "presets": [{"name": "warm", "file": "warm.safetensors"}]}
+    hub.commit("bob/lying-pack", {"presets.json": json.dumps(index).encode(),
+                                  "warm.safetensors": (loose / "warm.safetensors").read_bytes()})
+    with pytest.raises(ModelFormatError, match=r"nothing was installed"):
+        sf_hub.ensure_pack("bob/lying-pack")
+    assert not os.path.exists(isolated_models_dir / "stylefusion_styles" / "bob--lying-pack")

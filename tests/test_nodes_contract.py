@@ -15,7 +15,7 @@ from stylefusion.nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
 NODE_IDS = {
     "StyleFusionModelLoader", "StyleFusionExtractFeatures", "StyleFusionEncodeStyle", "StyleFusionMixStyles",
     "StyleFusionFuseFeatures", "StyleFusionGenerate", "StyleFusionStyleTransfer", "StyleFusionImageFusion",
-    "StyleFusionLoadStyle", "StyleFusionSaveStyle", "StyleFusionPreviewFeatures",
+    "StyleFusionLoadStyle", "StyleFusionSaveStyle", "StyleFusionPreviewFeatures", "StyleFusionStylePreset",
 }
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN"}
 SOCKET_TYPES = {"IMAGE", "MASK", "SF_MODEL", "SF_FEATURES", "SF_STYLE"}
@@ -35,13 +35,14 @@ TABLE = {
     "StyleFusionLoadStyle": {"style", "hub_source"},
     "StyleFusionSaveStyle": {"style", "name"},
     "StyleFusionPreviewFeatures": {"features"},
+    "StyleFusionStylePreset": {"model", "preset"},
 }
 OUTPUTS = {
     "StyleFusionModelLoader": ("SF_MODEL",), "StyleFusionExtractFeatures": ("SF_FEATURES",),
     "StyleFusionEncodeStyle": ("SF_STYLE",), "StyleFusionMixStyles": ("SF_STYLE",),
     "StyleFusionFuseFeatures": ("SF_FEATURES",), "StyleFusionGenerate": ("IMAGE",),
     "StyleFusionStyleTransfer": ("IMAGE",), "StyleFusionImageFusion": ("IMAGE",), "StyleFusionLoadStyle": ("SF_STYLE",),
-    "StyleFusionSaveStyle": (), "StyleFusionPreviewFeatures": ("IMAGE",),
+    "StyleFusionSaveStyle": (), "StyleFusionPreviewFeatures": ("IMAGE",), "StyleFusionStylePreset": ("SF_STYLE",),
 }
 
 

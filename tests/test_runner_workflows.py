@@ -1,4 +1,4 @@
-"""Every shipped workflow (workflows/*.json) runs headlessly with the real StyleFusion nodes.
+"""Every shipped workflow (example_workflows/*.json) runs headlessly with the real StyleFusion nodes.
 
 A tiny random model stands in for the bundled one (it may not be trained yet): it is saved into the
 isolated models folder and chosen with ``StyleFusionModelLoader.model=tiny``, exactly as a user would
@@ -28,7 +28,7 @@ from stylefusion.runner.workflow import Link
 from test_runner_helpers import png_as_tensor, write_picture
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-WORKFLOWS = sorted(glob.glob(os.path.join(ROOT, "workflows", "*.json")))
+WORKFLOWS = sorted(glob.glob(os.path.join(ROOT, "example_workflows", "*.json")))
 TINY = [("StyleFusionModelLoader", "model", "tiny")]
 SMALL = 128
 
@@ -45,7 +45,11 @@ SIZE_FROM = {
 
 @pytest.fixture
 def tiny_installed(isolated_models_dir, tiny_model) -> str:
-    tiny_model.save_pretrained(isolated_models_dir / "stylefusion" / "tiny")
+    from stylefusion.models.presets import model_styles_folder
+    from stylefusion.styles_commands import build_presets
+
+    folder = tiny_model.save_pretrained(isolated_models_dir / "stylefusion" / "tiny")
+    build_presets(tiny_model, model_styles_folder(folder))  # style_presets.json picks presets of the loaded model
     return "tiny"
 
 
@@ -142,7 +146,7 @@ def test_shipped_workflow_with_the_bundled_model(workflow, tmp_path):
 
 
 def test_cli_runs_a_shipped_workflow_and_its_png_reruns(capsys, tmp_path, tiny_installed):
-    workflow = os.path.join(ROOT, "workflows", "style_transfer.json")
+    workflow = os.path.join(ROOT, "example_workflows", "style_transfer.json")
     inputs = small_inputs(workflow, tmp_path / "inputs")
     argv = ["run", workflow, "--output-dir", str(tmp_path / "out"), "--set", "StyleFusionModelLoader.model=tiny"]
     for name, path in inputs.items():
@@ -179,7 +183,7 @@ def test_rgba_and_grayscale_inputs_run(tmp_path, tiny_installed):
 
 
 def test_a_mask_of_another_size_is_resized(tmp_path, tiny_installed):
-    workflow = os.path.join(ROOT, "workflows", "region_styles.json")
+    workflow = os.path.join(ROOT, "example_workflows", "region_styles.json")
     inputs = small_inputs(workflow, tmp_path / "inputs")
     inputs["mask.png"] = write_picture(tmp_path / "odd_mask.png", 40, 150, mode="L")
     result = run_workflow(workflow, inputs=inputs, settings=TINY, output_dir=str(tmp_path / "out"))
@@ -235,7 +239,7 @@ def test_an_empty_image_batch_is_a_clear_node_error(capsys, tmp_path, tiny_insta
 
 
 def test_missing_workflow_input_file_names_it(capsys, tmp_path, tiny_installed):
-    workflow = os.path.join(ROOT, "workflows", "style_transfer.json")
+    workflow = os.path.join(ROOT, "example_workflows", "style_transfer.json")
     code = main(["run", workflow, "--input-dir", str(tmp_path), "--set", "StyleFusionModelLoader.model=tiny"])
     err = capsys.readouterr().err
     assert code == 5 and len(err.strip().splitlines()) == 1

@@ -82,6 +82,12 @@ def test_tiny_config_trains_writes_everything_and_exports(data, tmp_path):
     # The exported weights are the EMA networks of the checkpoint.
     ema = {k[4:]: v for k, v in _nets(run).items() if k.startswith("ema.")}
     assert all(torch.equal(ema[k], v) for k, v in model.state_dict().items())
+    # Export re-encodes the bundled presets with the exported weights (never stale).
+    from stylefusion.models.presets import list_presets, load_preset
+
+    presets = list_presets(model)
+    assert len(presets) >= 24 and {p.model_fingerprint for p in presets} == {model.fingerprint}
+    assert load_preset(model, "van_gogh").tensor.shape == (1, model.config.style_dim)
 
 
 def test_export_loads_in_the_loader_node(data, tmp_path, isolated_models_dir):

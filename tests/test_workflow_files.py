@@ -1,6 +1,6 @@
 """The shipped workflows (ComfyUI UI "workflow" format) and their sample inputs, checked as files:
 they parse, use only nodes that exist, their links agree, their widget values fit the nodes, and
-every input file they load ships in workflows/inputs/ with a credit.
+every input file they load ships in example_workflows/inputs/ with a credit.
 
 (Running them is the headless runner's test; these checks need no model.)
 """
@@ -17,7 +17,7 @@ from PIL import Image, ImageSequence
 from stylefusion.nodes import NODE_CLASS_MAPPINGS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-WORKFLOWS = os.path.join(ROOT, "workflows")
+WORKFLOWS = os.path.join(ROOT, "example_workflows")
 INPUTS = os.path.join(WORKFLOWS, "inputs")
 FILES = sorted(glob.glob(os.path.join(WORKFLOWS, "*.json")))
 REQUIRED = {"style_transfer", "image_fusion", "style_mixing", "region_styles", "composable_chain", "batch_frames"}
@@ -42,6 +42,16 @@ def load(path):
 
 def test_the_required_workflows_ship():
     assert REQUIRED <= {os.path.splitext(os.path.basename(f))[0] for f in FILES}
+
+
+def test_templates_live_in_example_workflows_each_with_a_thumbnail():
+    """ComfyUI serves a pack's example_workflows/ as templates; <name>.jpg is the browser's picture."""
+    assert not os.path.exists(os.path.join(ROOT, "workflows")), "templates moved to example_workflows/"
+    for path in FILES:
+        thumb = os.path.splitext(path)[0] + ".jpg"
+        assert os.path.isfile(thumb), f"{os.path.basename(path)} has no thumbnail {os.path.basename(thumb)}"
+        with Image.open(thumb) as im:
+            assert im.format == "JPEG" and 64 <= max(im.size) <= 512, f"{thumb}: {im.format} {im.size}"
 
 
 @pytest.fixture(params=FILES, ids=lambda p: os.path.basename(p))
@@ -184,8 +194,8 @@ def test_input_files_ship_with_the_pack(workflow):
     for node in workflow["nodes"]:
         if node["type"] in ("LoadImage", "LoadImageMask"):
             name = node["widgets_values"][0]
-            assert os.path.basename(name) == name, f"{name}: inputs are plain file names in workflows/inputs/"
-            assert os.path.isfile(os.path.join(INPUTS, name)), f"{name} is not in workflows/inputs/"
+            assert os.path.basename(name) == name, f"{name}: inputs are plain file names in example_workflows/inputs/"
+            assert os.path.isfile(os.path.join(INPUTS, name)), f"{name} is not in example_workflows/inputs/"
 
 
 def test_sample_inputs_are_small_credited_images():
@@ -200,7 +210,7 @@ def test_sample_inputs_are_small_credited_images():
         with Image.open(os.path.join(INPUTS, name)) as im:
             assert max(im.size) <= 512 and min(im.size) >= 64, f"{name}: {im.size}"
             frames = sum(1 for _ in ImageSequence.Iterator(im))
-        assert f"`{name}`" in credits, f"{name} is not credited in workflows/inputs/CREDITS.md"
+        assert f"`{name}`" in credits, f"{name} is not credited in example_workflows/inputs/CREDITS.md"
         if name == "frames.png":
             assert frames > 1, "frames.png must be an animated PNG (a batch of frames)"
     used = {n["widgets_values"][0] for f in FILES for n in load(f)["nodes"] if n["type"] in ("LoadImage", "LoadImageMask")}

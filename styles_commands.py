@@ -1,0 +1,230 @@
+"""``stylefusion styles build|list``, and the builder of preset folders (see ``models/presets.py``).
+
+    stylefusion styles build                 # every bundled model: models/pretrained/<name>/styles/
+    stylefusion styles build --model M --out DIR
+    stylefusion styles list [--model M]      # one preset per line, its name first
+
+The recipes are ``presets/manifest.json``: each preset names its source pictures (small copies in
+``presets/sources/``, credited in ``presets/CREDITS.md``); a preset of several pictures is their style
+vectors mixed in style space with equal weights (slerp unless the recipe says ``"mix": "lerp"``).
+``stylefusion export`` calls ``build_presets`` too, so an exported model always carries fresh presets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+
+from .cli import command
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+RECIPES = os.path.join(ROOT, "presets", "manifest.json")
+SAMPLE_PHOTO = os.path.join(ROOT, "example_workflows", "inputs", "photo.jpg")
+THUMBNAIL_SIZE = 256
+
+
+def read_recipes(path: str = RECIPES) -> dict:
+    """The preset recipes: {"presets": [{name, description, sources: [file...], mix?}], "images": [{file, credit,
+    license, ...}]}, with every source picture checked to be credited and present next to the manifest."""
+    import json
+
+    from .models.errors import ModelFormatError
+
+    with open(path, encoding="utf-8") as fh:
+        recipes = json.load(fh)
+    images = {i["file"]: i for i in recipes.get("images", [])}
+    folder = os.path.join(os.path.dirname(path), "sources")
+    for recipe in recipes.get("presets", []):
+        for name in recipe.get("sources", []):
+            if name not in images or not images[name].get("license") or not images[name].get("credit"):
+                raise ModelFormatError(f"{path}: preset {recipe['name']!r} uses {name}, which has no credit and licence")
+            if not os.path.isfile(os.path.join(folder, name)):
+                raise ModelFormatError(f"{path}: preset {recipe['name']!r} uses {name}, missing from {folder}")
+    return recipes
+
+
+def _read_picture(path: str):
+    """A picture file → [1,3,H,W] float in 0..1 (first frame), decoded as the CLI and runner do."""
+    from .runner.images import nhwc_to_nchw, read_image
+
+    image, _ = read_image(path, "picture")
+    return nhwc_to_nchw(image[:1])
+
+
+def build_presets(model, out_dir: str, recipes_path: str = RECIPES, log=None) -> list[dict]:
+    """Encode every recipe with ``model`` into the preset folder ``out_dir`` (replaced as a whole).
+
+    Returns the index entries. The folder is assembled next to ``out_dir`` and renamed into place, so a
+    failed build leaves the old presets untouched and a finished one leaves no stale file behind.
+    """
+    from .models.api import StyleVector, encode_style, mix_styles
+    from .models.presets import write_index
+    from .models.style_file import save_style
+
+    recipes = read_recipes(recipes_path)
+    images = {i["file"]: i for i in recipes.get("images", [])}
+    sources = os.path.join(os.path.dirname(recipes_path), "sources")
+    vectors: dict[str, StyleVector] = {}
+    parent = os.path.dirname(os.path.abspath(out_dir))
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".presets-", dir=parent)
+    try:
+        entries = []
+        for recipe in recipes["presets"]:
+            parts = []
+            for file in recipe["sources"]:
+                if file not in vectors:
+                    vectors[file] = encode_style(model, _read_picture(os.path.join(sources, file)), name=file)
+                parts.append(vectors[file])
+            style = parts[0] if len(parts) == 1 else mix_styles(parts, [1.0] * len(parts), recipe.get("mix", "slerp"))
+            style = StyleVector(style.tensor.cpu(), model.fingerprint, model.config.name, recipe["name"])
+            credits = [{"file": f, "credit": images[f]["credit"], "license": images[f]["license"]}
+                       for f in recipe["sources"]]
+            file = recipe["name"] + ".safetensors"
+            save_style(style, os.path.join(staging, file),
+                       source=f"{recipe.get('description', '')} — from {', '.join(recipe['sources'])}")
+            entries.append({"name": recipe["name"], "file": file, "description": recipe.get("description", ""),
+                            "sources": credits})
+        write_index(staging, model.config.name, model.fingerprint, entries)
+        old = None
+        if os.path.lexists(out_dir):
+            old = os.path.join(staging, ".replaced")
+            os.rename(out_dir, old)
+        os.chmod(staging, os.stat(parent).st_mode & 0o777)  # mkdtemp made it private; match the model folder
+        os.rename(staging, out_dir)
+        staging = None
+        if old:
+            shutil.rmtree(os.path.join(out_dir, ".replaced"), ignore_errors=True)
+    finally:
+        if staging:
+            shutil.rmtree(staging, ignore_errors=True)
+    if log:
+        log(f"[stylefusion] {len(entries)} presets of {model.display_name} ({len(vectors)} pictures) → {out_dir}")
+    return entries
+
+
+def apply_presets(model, photo, names: list[str], seed: int = 0) -> dict:
+    """Each preset ``name`` applied at full strength to ``photo`` [1,3,H,W] → {name: image [1,3,H,W]}."""
+    from .models.api import extract_features, generate
+    from .models.presets import load_preset
+
+    features = extract_features(model, photo)
+    return {name: generate(model, features, load_preset(model, name), 1.0, False, seed) for name in names}
+
+
+def _find_model(fingerprint: str):
+    """The bundled or local model whose fingerprint is ``fingerprint``, or None."""
+    from .models.errors import StyleFusionError
+    from .models.paths import bundled_models, list_models
+    from .models.sources import load_model
+
+    for name in [*bundled_models(), *list_models()]:
+        try:
+            model = load_model(name, "cpu", "fp32")
+        except StyleFusionError:
+            continue
+        if model.fingerprint == fingerprint:
+            return model
+    return None
+
+
+def pack_files(folder: str, model=None, photo: str = SAMPLE_PHOTO) -> dict[str, bytes]:
+    """What makes a folder of style files a style pack: ``presets.json`` (names, descriptions, credits, the model
+    fingerprint) and ``thumbnails/<name>.jpg`` (each style applied to ``photo``), as repo path → bytes.
+
+    All styles must come from one model: ``model``, or else the bundled or local model with their fingerprint.
+    Descriptions and credits come from the folder's own presets.json when it has one (a built preset folder),
+    else from each style file's metadata. The folder itself is not changed.
+    """
+    import io
+    import json
+
+    from .models.api import StyleVector, check_same_model, extract_features, generate
+    from .models.errors import InputError
+    from .models.presets import INDEX_FORMAT, INDEX_NAME, THUMBNAILS_DIR, read_index
+    from .models.style_file import load_style
+    from .models.weights import read_safetensors
+    from .training.samples import to_pil
+
+    styles = {}
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != THUMBNAILS_DIR)
+        for name in sorted(names):
+            if name.lower().endswith(".safetensors") and not name.startswith("."):
+                path = os.path.join(root, name)
+                styles[os.path.relpath(path, folder).replace(os.sep, "/")] = (load_style(path), path)
+    if not styles:
+        raise InputError(f"push-styles: {folder} holds no style files (.safetensors)")
+    models = {(s.model_name, s.model_fingerprint) for s, _ in styles.values()}
+    if len(models) > 1:
+        shown = ", ".join(f"{n} [{f[:8]}]" for n, f in sorted(models))
+        raise InputError(f"push-styles: a pack holds the styles of one model; {folder} mixes {shown}")
+    (model_name, fingerprint), = models
+    first = next(iter(styles.values()))[0]
+    if model is None:
+        model = _find_model(fingerprint)
+        if model is None:
+            raise InputError(f"push-styles: the styles were made by model {model_name} [{fingerprint[:8]}], which is "
+                             "not bundled or in the models folder; give it with --model to render the thumbnails")
+    check_same_model(model, first, "styles")
+    known = {e["file"]: e for e in (read_index(folder) or {"presets": []})["presets"]}
+    features = extract_features(model, _read_picture(photo))
+    files, entries = {}, []
+    for rel, (style, path) in styles.items():
+        name = rel[: -len(".safetensors")]
+        old = known.get(rel, {})
+        source = read_safetensors(path)[1].get("source", "")
+        first_vector = StyleVector(style.tensor[:1], style.model_fingerprint, style.model_name, style.name)
+        picture = to_pil(generate(model, features, first_vector, 1.0, False, 0))
+        picture.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+        buffer = io.BytesIO()
+        picture.save(buffer, "JPEG", quality=85, optimize=True)
+        thumbnail = f"{THUMBNAILS_DIR}/{name}.jpg"
+        files[thumbnail] = buffer.getvalue()
+        entries.append({"name": name, "file": rel, "description": old.get("description") or style.name,
+                        "sources": old.get("sources") or ([{"credit": source}] if source else []),
+                        "thumbnail": thumbnail})
+    index = {"format": INDEX_FORMAT, "model_name": model_name, "model_fingerprint": fingerprint, "presets": entries}
+    files[INDEX_NAME] = (json.dumps(index, indent=1, ensure_ascii=False) + "\n").encode()
+    return files
+
+
+# -- the command ------------------------------------------------------------------------------------
+def _styles_args(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="styles_command", metavar="ACTION", required=True)
+    build = sub.add_parser("build", help="encode the preset recipes with a model into its styles/ folder",
+                           description="Encode presets/manifest.json with a model. Without --model: every bundled "
+                                       "model, into models/pretrained/<name>/styles/.")
+    build.add_argument("--model", default=None, help="model (bundled name, folder, or Hub repo); default: every "
+                                                     "bundled model")
+    build.add_argument("--out", default=None, help="preset folder to write (default: <model folder>/styles)")
+    build.add_argument("--recipes", default=RECIPES, help="recipe manifest (default: the pack's presets/manifest.json)")
+    listing = sub.add_parser("list", help="print the presets, one per line, name first")
+    listing.add_argument("--model", default=None, help="list this model's presets (default: the bundled models')")
+
+
+@command("styles", "build the bundled style presets for a model, or list the presets")(_styles_args)
+def _styles(args: argparse.Namespace) -> int:
+    from .models.errors import InputError
+    from .models.paths import bundled_models
+    from .models.presets import list_presets, model_styles_folder
+    from .models.sources import load_model, resolve_model_path
+
+    if args.styles_command == "list":
+        model = load_model(args.model, "cpu", "fp32", allow_paths=True) if args.model else None
+        for preset in list_presets(model):
+            print(f"{preset.name}\t{preset.model_name} [{preset.model_fingerprint[:8]}]\t{preset.description}")
+        return 0
+    targets = [args.model] if args.model else list(bundled_models())
+    if args.out and len(targets) != 1:
+        raise InputError("--out: give --model too (one model, one preset folder)")
+    for source in targets:
+        path = resolve_model_path(source, allow_paths=True)
+        if not args.out and not os.path.isdir(path):
+            raise InputError(f"--out: model {source} is a single file, so it has no styles/ folder; say where the "
+                             "presets go with --out DIR")
+        model = load_model(source, "cpu", "fp32", allow_paths=True)
+        build_presets(model, args.out or model_styles_folder(path), args.recipes, log=print)
+    return 0
