@@ -96,10 +96,24 @@ def check_image(image, name: str = "image") -> torch.Tensor:
     if h < MIN_SIZE or w < MIN_SIZE:
         raise InputError(f"{name}: {w}x{h} px is too small; images must be at least {MIN_SIZE}x{MIN_SIZE} px")
     if not image.is_floating_point():
-        image = image.float() / (255.0 if image.dtype == torch.uint8 else 1.0)
+        image = _integer_image(image, name)
     if not all_finite(image):
         raise InputError(f"{name}: contains NaN or infinite values; check the node that produced it")
     return image
+
+
+def _integer_image(image: torch.Tensor, name: str) -> torch.Tensor:
+    """An integer image holds 8-bit values 0..255 (any integer dtype): scaled to 0..1. Anything else
+    (bool, complex, values outside 0..255) is refused rather than rendered white or black."""
+    if image.dtype == torch.bool or image.is_complex():
+        raise InputError(f"{name}: a {str(image.dtype).replace('torch.', '')} tensor is not an image; give float "
+                         "values in 0..1 or 8-bit integers 0..255")
+    if image.dtype != torch.uint8:
+        low, high = int(image.min()), int(image.max())
+        if low < 0 or high > 255:
+            raise InputError(f"{name}: integer values {low}..{high} are not 8-bit (0..255); give float values in 0..1 "
+                             "or integers 0..255")
+    return image.float().div_(255.0)
 
 
 def all_finite(x: torch.Tensor) -> bool:
@@ -143,7 +157,39 @@ def check_unit(value: float, name: str, low: float = 0.0, high: float = 1.0) -> 
     return value
 
 
+def check_model(model, name: str = "model") -> StyleFusionModel:
+    if not isinstance(model, StyleFusionModel):
+        raise InputError(f"{name}: expected a StyleFusion model (load one with load_model), got {type(model).__name__}")
+    return model
+
+
+def check_value(value, kind: type, name: str):
+    """``value`` must be a ContentFeatures / StyleVector with finite numbers; the error names the input."""
+    if not isinstance(value, kind):
+        what = "content features (from extract_features)" if kind is ContentFeatures else "a style (from encode_style)"
+        raise InputError(f"{name}: expected {what}, got {type(value).__name__}")
+    if not all_finite(value.tensor):
+        raise InputError(f"{name}: holds NaN or infinite values; encode it again (a damaged style file or a "
+                         "diverged model produces them)")
+    return value
+
+
+def check_weights(weights, count: int, name: str = "weights") -> list[float]:
+    """Mix weights: one finite number ≥ 0 per style, at least one > 0."""
+    try:
+        values = [float(w) for w in weights]
+    except (TypeError, ValueError):
+        raise InputError(f"{name}: expected one number per style, got {weights!r}") from None
+    if len(values) != count:
+        raise InputError(f"{name}: give one weight per style ({count}), got {len(values)}")
+    if not all(math.isfinite(w) for w in values):
+        raise InputError(f"{name}: {values} holds NaN or infinity; give finite weights ≥ 0")
+    return values
+
+
 def check_same_model(model: StyleFusionModel, value, name: str) -> None:
+    check_model(model)
+    check_value(value, StyleVector if name.startswith("style") else ContentFeatures, name)
     if value.model_fingerprint != model.fingerprint:
         raise ModelMismatchError(
             f"{name}: was made by model {value.model_name} [{value.model_fingerprint[:8]}] but is used with "
@@ -152,6 +198,9 @@ def check_same_model(model: StyleFusionModel, value, name: str) -> None:
 
 
 def _check_pair(a, b, name_a: str, name_b: str) -> None:
+    kind = StyleVector if name_a.startswith("style") else ContentFeatures
+    check_value(a, kind, name_a)
+    check_value(b, kind, name_b)
     if a.model_fingerprint != b.model_fingerprint:
         raise ModelMismatchError(
             f"{name_b}: was made by model {b.model_name} [{b.model_fingerprint[:8]}], {name_a} by model "
@@ -180,6 +229,29 @@ def _pad_to_stride(image: torch.Tensor) -> torch.Tensor:
     return F.pad(image, (0, pw, 0, ph), mode="replicate") if ph or pw else image
 
 
+def _padded_size(h: int, w: int) -> tuple[int, int]:
+    """Height and width of ``_pad_to_stride``'s result for an h×w image."""
+    return h + 2 * MARGIN + (-h) % CONTENT_STRIDE, w + 2 * MARGIN + (-w) % CONTENT_STRIDE
+
+
+def _padded_index(start: int, stop: int, size: int, device) -> torch.Tensor:
+    """Source rows (or columns) of rows start..stop of ``_pad_to_stride``'s result, for an axis of ``size``."""
+    i = torch.arange(start, stop, device=device).clamp_(max=size + 2 * MARGIN - 1) - MARGIN  # replicate
+    i = torch.where(i < 0, -i, i)  # reflect (without the edge pixel), as F.pad's "reflect"
+    return torch.where(i > size - 1, 2 * (size - 1) - i, i)
+
+
+def _padded_crop(image: torch.Tensor, top: int, left: int, bottom: int, right: int) -> torch.Tensor:
+    """``_pad_to_stride(image)[..., top:bottom, left:right]`` without padding the whole image.
+
+    Tiled rendering of a huge picture must not hold a padded full-size copy (or two) of it.
+    """
+    h, w = image.shape[-2:]
+    rows = _padded_index(top, bottom, h, image.device)
+    cols = _padded_index(left, right, w, image.device)
+    return image.index_select(-2, rows).index_select(-1, cols)
+
+
 def _to_model(model: StyleFusionModel, x: torch.Tensor) -> torch.Tensor:
     return x.to(device=model.device, dtype=model.dtype)
 
@@ -190,29 +262,30 @@ def extract_features(
     model: StyleFusionModel, image: torch.Tensor, tile_size: int = 0, progress: Progress | None = None
 ) -> ContentFeatures:
     """E_c: content code of ``image`` [B,3,H,W]. ``tile_size`` > 0 bounds memory for huge images."""
+    check_model(model)
     image = check_image(image, "image")
     return _extract_features(model, image, tile_size, progress, model.style_encoder(_to_model(model, image)))
 
 
 def _extract_features(model, image, tile_size, progress, source_style) -> ContentFeatures:
     """``extract_features`` for a checked ``image`` with its source style already known."""
-    x = _to_model(model, _pad_to_stride(image))
     net = model.feature_extractor
-    if tile_size and max(x.shape[-2:]) > tile_size:
+    hp, wp = _padded_size(*image.shape[-2:])
+    if tile_size and max(hp, wp) > tile_size:
         halo = CONTENT_HALO
 
         def region(r):
             top, left, bottom, right = r
             t, l = max(0, top - halo), max(0, left - halo)
-            b, rr = min(x.shape[-2], bottom + halo), min(x.shape[-1], right + halo)
-            code = net(x[..., t:b, l:rr])
+            b, rr = min(hp, bottom + halo), min(wp, right + halo)
+            code = net(_to_model(model, _padded_crop(image, t, l, b, rr)))
             s = CONTENT_STRIDE
             return code[..., (top - t) // s:(bottom - t) // s, (left - l) // s:(right - l) // s]
 
         # Tiles are in image px; outputs are stride-8 cells, so assemble on the cell grid.
-        code = _tiled_cells(region, x.shape[-2], x.shape[-1], tile_size, progress)
+        code = _tiled_cells(region, hp, wp, tile_size, progress)
     else:
-        code = net(x)
+        code = net(_to_model(model, _pad_to_stride(image)))
     return ContentFeatures(code, image, source_style, model.fingerprint, model.config.name)
 
 
@@ -249,6 +322,7 @@ def encode_style(
 
     ``mask`` picks where in the image the style is taken from (white = use this region).
     """
+    check_model(model)
     image = check_image(image, "image")
     if reduce not in ("per_image", "average"):
         raise InputError(f"reduce: unknown value {reduce!r}; use 'per_image' or 'average'")
@@ -285,8 +359,10 @@ def mix_styles(styles: Sequence[StyleVector], weights: Sequence[float], mode: st
     """Mix N style vectors with weights (lerp or slerp). Batches broadcast (1 or a common B)."""
     if not styles:
         raise InputError("styles: give at least one style")
+    check_value(styles[0], StyleVector, "style_1")
     for i, s in enumerate(styles[1:], start=2):
         _check_pair(styles[0], s, "style_1", f"style_{i}")
+    weights = check_weights(weights, len(styles))
     batch = max(s.batch_size for s in styles)
     tensors = [_broadcast(batch, s.tensor, f"style_{i + 1}") for i, s in enumerate(styles)]
     mixed = mix_vectors(tensors, list(weights), mode)
@@ -345,7 +421,6 @@ def generate(
     noise = make_noise(seed, hp, wp, gen.noise_strides, model.device, model.dtype)
     # The palette step measures the visible picture; it renders in the code's frame (margin + padding).
     body = gen.body(content, params, _to_model(model, features.image))
-    photo = _to_model(model, _pad_to_stride(features.image))
 
     tiled = bool(tile_size) and max(hp, wp) > tile_size
     if tiled:
@@ -359,18 +434,25 @@ def generate(
             b, rr = min(hp, bottom + halo), min(wp, right + halo)
             p = [_slice_param(q, t, l, b, rr) for q in params]
             z = [n[..., t // k:b // k, l // k:rr // k] for n, k in zip(noise, gen.noise_strides)]
-            out = gen.render((code[..., t // s:b // s, l // s:rr // s], _slice_param(cmap, t, l, b, rr)), p, z,
-                             photo[..., t:b, l:rr])
+            photo = _to_model(model, _padded_crop(features.image, t, l, b, rr))  # no padded full-size copy
+            out = gen.render((code[..., t // s:b // s, l // s:rr // s], _slice_param(cmap, t, l, b, rr)), p, z, photo)
             return out[..., top - t:bottom - t, left - l:right - l]
 
         image = run_tiled(region, hp, wp, tile_size, tile_overlap, CONTENT_STRIDE, progress)
     else:
-        image = gen.render(body, params, noise, photo)
+        image = gen.render(body, params, noise, _to_model(model, _pad_to_stride(features.image)))
     h, w = features.image_size
     image = image[..., MARGIN:MARGIN + h, MARGIN:MARGIN + w].float()
     if preserve_color:
-        image = keep_colors(image, features.image.to(image))
+        _keep_colors_in_place(image, features.image)
     return image.clamp_(0, 1)  # G's raw output is the recoloured photo + residual; clamp in place, no extra copy
+
+
+def _keep_colors_in_place(image: torch.Tensor, original: torch.Tensor, rows: int = 256) -> None:
+    """``image[:] = keep_colors(image, original)`` band by band: no full-size colour-space copies."""
+    for top in range(0, image.shape[-2], rows):
+        band = image[..., top:top + rows, :]
+        band.copy_(keep_colors(band, original[..., top:top + rows, :].to(band)))
 
 
 def _slice_param(param, top, left, bottom, right):
@@ -392,6 +474,7 @@ def transfer(
     progress: Progress | None = None,
 ) -> torch.Tensor:
     """One-shot style transfer: ``content`` [B,3,H,W] in the style of ``style`` [1|B,3,h,w]."""
+    check_model(model)
     content = check_image(content, "content")
     style_vec = encode_style(model, check_image(style, "style"))
     with torch.no_grad():
@@ -417,6 +500,7 @@ def fuse_images(
 ) -> torch.Tensor:
     """One-shot image fusion: blend A's and B's content codes (by ``weight``, or by ``mask`` where
     white = B) and render with the style of A, B or their mix. The result has A's size."""
+    check_model(model)
     if style_source not in ("a", "b", "mix"):
         raise InputError(f"style_source: unknown value {style_source!r}; use 'a', 'b' or 'mix'")
     weight = check_unit(weight, "weight")

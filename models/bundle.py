@@ -23,7 +23,7 @@ from .errors import ModelFormatError
 from .feature_extractor import FeatureExtractor
 from .generator import Generator
 from .style_encoder import StyleEncoder
-from .weights import read_safetensors, refuse_pickle, write_safetensors, write_text
+from .weights import check_finite, read_header, read_safetensors, refuse_pickle, write_safetensors, write_text
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -109,23 +109,27 @@ class StyleFusionModel(nn.Module):
                     refuse_pickle(os.path.join(path, pickles[0]))
                 raise ModelFormatError(f"{path}: no {WEIGHTS_NAME} in this folder; a StyleFusion model folder holds {CONFIG_NAME} and {WEIGHTS_NAME}")
             config = StyleFusionConfig.load(os.path.join(path, CONFIG_NAME))
-            tensors, _ = read_safetensors(weights_path)
+            shapes, _ = read_header(weights_path)
             card_path = os.path.join(path, CARD_NAME)
         elif os.path.isfile(path):
             weights_path = path
-            tensors, metadata = read_safetensors(path)
+            shapes, metadata = read_header(path)
             if CONFIG_METADATA_KEY not in metadata:
                 raise ModelFormatError(f"{path}: this .safetensors file has no StyleFusion config in its metadata; is it a StyleFusion model?")
             try:
                 config = StyleFusionConfig.from_dict(json.loads(metadata[CONFIG_METADATA_KEY]), source=path)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 raise ModelFormatError(f"{path}: the embedded config is not valid JSON") from None
             card_path = None
         else:
             raise ModelFormatError(f"{path}: no such model file or folder")
 
+        # The architecture is compared with the file's header before any real module is built: a
+        # config with absurd sizes then fails in milliseconds instead of allocating gigabytes.
+        check_tensors(weights_path, expected_shapes(config), shapes)
+        tensors, _ = read_safetensors(weights_path)
+        check_finite(weights_path, tensors)
         model = cls(config)
-        check_tensors(weights_path, model.state_dict(), tensors)
         model.load_state_dict(tensors, strict=True)
         model._fingerprint = tensor_fingerprint(config, tensors)
         model.source = path
@@ -137,18 +141,40 @@ class StyleFusionModel(nn.Module):
         return model
 
 
-def check_tensors(source: str, expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor]) -> None:
-    """Refuse weights whose names or shapes do not fit the architecture; name the first mismatch."""
+def expected_shapes(config: StyleFusionConfig) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """{name: (dtype, shape)} of the inference networks' state dict, from a skeleton on the meta
+    device (no memory is allocated for its weights)."""
+    with torch.device("meta"):
+        skeleton = StyleFusionModel(config)
+    return {name: (str(t.dtype), tuple(t.shape)) for name, t in skeleton.state_dict().items()}
+
+
+_FLOAT_DTYPES = {"F64", "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2"}
+
+
+def check_tensors(source: str, expected: dict, found: dict) -> None:
+    """Refuse weights whose names or shapes do not fit the architecture; name the first mismatch.
+
+    ``expected`` and ``found`` map tensor names to tensors or to ``(dtype, shape)`` pairs (a
+    safetensors header, see ``read_header``).
+    """
+    def shape_of(value):
+        return tuple(value.shape) if isinstance(value, torch.Tensor) else tuple(value[1])
+
+    def is_float(value):
+        return value.is_floating_point() if isinstance(value, torch.Tensor) else value[0] in _FLOAT_DTYPES
+
     for name, tensor in expected.items():
         if name not in found:
             raise ModelFormatError(f"{source}: tensor {name!r} is missing (the weights do not match config.json)")
-        if tuple(found[name].shape) != tuple(tensor.shape):
+        if shape_of(found[name]) != shape_of(tensor):
             raise ModelFormatError(
-                f"{source}: tensor {name!r} has shape {tuple(found[name].shape)}, the architecture in config.json "
-                f"needs {tuple(tensor.shape)}"
+                f"{source}: tensor {name!r} has shape {shape_of(found[name])}, the architecture in config.json "
+                f"needs {shape_of(tensor)}"
             )
-        if not found[name].is_floating_point():
-            raise ModelFormatError(f"{source}: tensor {name!r} has dtype {found[name].dtype}, expected a float type")
+        if not is_float(found[name]):
+            dtype = found[name].dtype if isinstance(found[name], torch.Tensor) else found[name][0]
+            raise ModelFormatError(f"{source}: tensor {name!r} has dtype {dtype}, expected a float type")
     extra = sorted(set(found) - set(expected))
     if extra:
         raise ModelFormatError(f"{source}: unexpected tensor {extra[0]!r} (the weights do not match config.json)")

@@ -22,6 +22,21 @@ RETIRED_FORMATS = {
        "encoder and generator are different networks, so download or export a current model",
 }
 
+#: Upper bounds of config values: far above any real model, low enough that a config with absurd
+#: sizes is refused before anything is built. Counts (blocks, layers, convs, scales) are capped
+#: lower than widths and sizes; a tuple field holds at most MAX_STAGES entries.
+MAX_COUNT = 64
+MAX_SIZE = 8192
+MAX_STAGES = 16
+_COUNT_WORDS = ("blocks", "layers", "convs", "scales")
+
+
+def _check_caps(name: str, items: tuple) -> None:
+    cap = MAX_COUNT if any(word in name for word in _COUNT_WORDS) else MAX_SIZE
+    if len(items) > MAX_STAGES or max(items) > cap:
+        raise ValueError(f"config field {name!r} is {items if len(items) > 1 else items[0]!r}, beyond what StyleFusion "
+                         f"builds (at most {cap} per value, {MAX_STAGES} values); the config is damaged or not for this model")
+
 
 @dataclass(frozen=True)
 class StyleFusionConfig:
@@ -69,6 +84,7 @@ class StyleFusionConfig:
             items = value if isinstance(value, tuple) else (value,)
             if not items or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in items):
                 raise ValueError(f"config field {f.name!r} must hold positive integers, got {value!r}")
+            _check_caps(f.name, items)
         if self.style_vgg_stages > 4:
             raise ValueError(f"config field 'style_vgg_stages' must be 1 to 4 (VGG16 relu1_1…relu4_1), got {self.style_vgg_stages}")
         if self.style_dim <= 6:
@@ -110,13 +126,14 @@ class StyleFusionConfig:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "StyleFusionConfig":
+        from .weights import MAX_JSON_BYTES, read_capped  # weights imports torch; config stays light
+
         path = os.fspath(path)
+        if not os.path.lexists(path):
+            raise ModelFormatError(f"{path}: config.json not found")
         try:
-            with open(path, encoding="utf-8") as fh:
-                data = json.load(fh)
-        except FileNotFoundError:
-            raise ModelFormatError(f"{path}: config.json not found") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            data = json.loads(read_capped(path, MAX_JSON_BYTES, "config.json").decode("utf-8-sig"))
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
             raise ModelFormatError(f"{path}: not valid JSON ({exc})") from None
         return cls.from_dict(data, source=path)
 

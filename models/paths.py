@@ -13,7 +13,8 @@ Nothing in this module imports ComfyUI: the nodes layer passes ComfyUI's folders
 from __future__ import annotations
 
 import os
-from typing import Callable
+import stat
+from typing import Callable, Iterator
 
 from .errors import InputError
 
@@ -73,11 +74,39 @@ def safe_join(base: str, name: str, what: str = "name") -> str:
     parts = normalized.split("/")
     if normalized.startswith("/") or (len(parts[0]) == 2 and parts[0][1] == ":") or any(p in ("..",) for p in parts):
         raise InputError(f"{what}: {name!r} must be a plain name inside the models folder (no '..' or absolute paths)")
-    base_abs = os.path.realpath(base)
-    path = os.path.realpath(os.path.join(base_abs, *[p for p in parts if p not in ("", ".")]))
+    # Checked lexically, not after resolving symlinks: the name itself can never leave ``base``, and
+    # a symlink the user put inside the models folder is theirs to use (it is listed, so it loads).
+    base_abs = os.path.abspath(base)
+    path = os.path.normpath(os.path.join(base_abs, *[p for p in parts if p not in ("", ".")]))
     if os.path.commonpath([base_abs, path]) != base_abs:
         raise InputError(f"{what}: {name!r} points outside {base}")
     return path
+
+
+def walk_files(root: str) -> Iterator[str]:
+    """Paths of the regular files under ``root``, sorted, following symlinked folders but entering each
+    real folder once: a symlink loop neither hangs the walk nor counts its files again. Hidden
+    (dot) folders are skipped; FIFOs, devices and sockets are left out."""
+    seen: set[tuple[int, int]] = set()
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        try:
+            info = os.stat(folder)
+        except OSError:
+            dirs[:] = []
+            continue
+        if (info.st_dev, info.st_ino) in seen:
+            dirs[:] = []
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            path = os.path.join(folder, name)
+            try:
+                regular = stat.S_ISREG(os.stat(path).st_mode)
+            except OSError:  # a dangling symlink
+                regular = False
+            if regular:
+                yield path
 
 
 def list_models() -> list[str]:
@@ -102,11 +131,9 @@ def list_styles() -> list[str]:
     for folder in folders(STYLES_KIND):
         if not os.path.isdir(folder):
             continue
-        for root, dirs, files in os.walk(folder):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            for f in sorted(files):
-                if f.lower().endswith(".safetensors") and not f.startswith("."):
-                    names.append(os.path.relpath(os.path.join(root, f), folder).replace(os.sep, "/"))
+        for path in walk_files(folder):
+            if path.lower().endswith(".safetensors") and not os.path.basename(path).startswith("."):
+                names.append(os.path.relpath(path, folder).replace(os.sep, "/"))
     return sorted(dict.fromkeys(names))
 
 

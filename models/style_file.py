@@ -11,8 +11,8 @@ import os
 
 from .api import StyleVector
 from .bundle import StyleFusionModel
-from .errors import ModelFormatError, ModelMismatchError
-from .weights import read_safetensors, write_safetensors
+from .errors import InputError, ModelFormatError, ModelMismatchError
+from .weights import check_finite, read_safetensors, write_safetensors
 
 STYLE_FORMAT_VERSION = 1
 STYLE_KEY = "style_vectors"
@@ -22,6 +22,9 @@ def save_style(style: StyleVector, path: str | os.PathLike, source: str = "") ->
     path = os.fspath(path)
     if not path.lower().endswith(".safetensors"):
         path += ".safetensors"
+    if len(os.fsencode(os.path.basename(path))) > 255:  # the file system's limit for one name
+        raise InputError(f"name: {os.path.basename(path)[:40]}… is {len(os.fsencode(os.path.basename(path)))} bytes "
+                         "long as a file name; file names hold at most 255 bytes, so shorten it")
     write_safetensors(path, {STYLE_KEY: style.tensor.float().cpu()}, {
         "stylefusion_style": str(STYLE_FORMAT_VERSION), "name": style.name,
         "model_fingerprint": style.model_fingerprint, "model_name": style.model_name, "source": source,
@@ -42,6 +45,7 @@ def load_style(path: str | os.PathLike, model: StyleFusionModel | None = None) -
     if version > STYLE_FORMAT_VERSION:
         raise ModelFormatError(f"{path}: style format {version} is newer than this StyleFusion reads; update the pack")
     vectors = tensors[STYLE_KEY]
+    check_finite(path, {STYLE_KEY: vectors})
     if vectors.dim() != 2:
         raise ModelFormatError(f"{path}: style vectors must be [B,D], found shape {tuple(vectors.shape)}")
     style = StyleVector(vectors.float(), meta.get("model_fingerprint", ""), meta.get("model_name", "unknown"),

@@ -64,31 +64,47 @@ def run_tiled(
 
 def _run(fn, height, width, tile, overlap, align, progress):
     ys, xs = tile_starts(height, tile, overlap, align), tile_starts(width, tile, overlap, align)
-    out = weight = None
+    out = None
+    # Every tile's weight is an outer product wy ⊗ wx on a grid of rows × columns, so their sum is
+    # the outer product of the row sums and the column sums: two vectors, not a full-size map.
+    weight_y = weight_x = None
     total, done = len(ys) * len(xs), 0
-    for y in ys:
-        for x in xs:
+    for i, y in enumerate(ys):
+        for j, x in enumerate(xs):
             bottom, right = min(y + tile, height), min(x + tile, width)
             piece = fn((y, x, bottom, right))
             if out is None:  # in the pieces' memory layout, so accumulating them is a straight copy
                 fmt = memory_format_of(piece)
                 out = piece.new_empty(piece.shape[0], piece.shape[1], height, width).contiguous(memory_format=fmt)
                 out.zero_()
-                weight = piece.new_zeros(1, 1, height, width)
-            # Fade only where a neighbour overlaps this tile.
-            fade_top = (ys[ys.index(y) - 1] + tile - y) if y != ys[0] else 0
-            fade_left = (xs[xs.index(x) - 1] + tile - x) if x != xs[0] else 0
-            fade_bottom = (bottom - ys[ys.index(y) + 1]) if y != ys[-1] else 0
-            fade_right = (right - xs[xs.index(x) + 1]) if x != xs[-1] else 0
-            wy = _ramp(bottom - y, max(fade_top, 0), max(fade_bottom, 0), piece.dtype, piece.device)
-            wx = _ramp(right - x, max(fade_left, 0), max(fade_right, 0), piece.dtype, piece.device)
-            w = wy[:, None] * wx[None, :]
-            out[:, :, y:bottom, x:right].addcmul_(piece, w)
-            weight[:, :, y:bottom, x:right] += w
+                weight_y, weight_x = piece.new_zeros(height), piece.new_zeros(width)
+            wy, wx = _tile_ramps(ys, xs, i, j, tile, bottom, right, piece.dtype, piece.device)
+            out[:, :, y:bottom, x:right].addcmul_(piece, wy[:, None] * wx[None, :])
+            if j == 0:
+                weight_y[y:bottom] += wy
+            if i == 0:
+                weight_x[x:right] += wx
             done += 1
             if progress is not None:
                 progress(done, total)
-    return out.div_(weight.clamp_min_(1e-8))  # in place: the output is the only full-size tensor
+    # In place and in bands of rows: the output is the only full-size tensor.
+    inverse_x = weight_x.clamp_min_(1e-8).reciprocal_()
+    for top in range(0, height, tile):
+        band = weight_y[top:top + tile].clamp_min(1e-8).reciprocal_()
+        out[:, :, top:top + tile].mul_(band[:, None] * inverse_x[None, :])
+    return out
+
+
+def _tile_ramps(ys, xs, i, j, tile, bottom, right, dtype, device):
+    """Cross-fade ramps of tile (i, j): it fades only where a neighbour overlaps it."""
+    y, x = ys[i], xs[j]
+    fade_top = ys[i - 1] + tile - y if i > 0 else 0
+    fade_left = xs[j - 1] + tile - x if j > 0 else 0
+    fade_bottom = bottom - ys[i + 1] if i < len(ys) - 1 else 0
+    fade_right = right - xs[j + 1] if j < len(xs) - 1 else 0
+    wy = _ramp(bottom - y, max(fade_top, 0), max(fade_bottom, 0), dtype, device)
+    wx = _ramp(right - x, max(fade_left, 0), max(fade_right, 0), dtype, device)
+    return wy, wx
 
 
 def memory_format_of(x: torch.Tensor) -> torch.memory_format:

@@ -37,8 +37,10 @@ def image_to_api(image, name: str = "image") -> torch.Tensor:
         raise InputError(
             f"{name}: expected an RGB IMAGE with 3 channels (RGBA and grayscale are converted), got {channels} channels"
         )
-    image = image.float() if image.is_floating_point() else image.float() / 255.0
-    return check_image(image.permute(0, 3, 1, 2), name)  # a channels-last view: no full-size copy
+    if image.is_floating_point():
+        image = image.float()
+    # A channels-last view: no full-size copy; integer images (0..255) are scaled or refused there.
+    return check_image(image.permute(0, 3, 1, 2), name)
 
 
 def image_from_api(image: torch.Tensor) -> torch.Tensor:

@@ -51,9 +51,15 @@ class RunContext:
                 return name
             raise InputFileError(f"file not found: {name}")
         for folder in folders:
-            path = os.path.join(folder, name)
+            # A relative name stays inside its folder: "../../secret.png" in a shared workflow must
+            # not read files elsewhere (absolute paths are the explicit way to name any file).
+            base = os.path.abspath(folder)
+            path = os.path.normpath(os.path.join(base, name))
+            if os.path.commonpath([base, path]) != base:
+                raise InputFileError(f"{name!r} points outside the input folder {folder}; give a file name inside "
+                                     "it, or an absolute path")
             if os.path.isfile(path):
-                return os.path.abspath(path)
+                return path
         raise InputFileError(f"file {name!r} not found; looked in {', '.join(folders)}")
 
     def list_inputs(self) -> list[str]:
@@ -164,8 +170,12 @@ def save_image_path(prefix: str, output_dir: str, width: int, height: int) -> tu
     if "%" in prefix:
         prefix = _compute_vars(prefix, width, height)
     output_dir = os.path.abspath(output_dir)
-    subfolder = os.path.dirname(os.path.normpath(prefix))
-    stem = os.path.basename(os.path.normpath(prefix))
+    subfolder = os.path.dirname(os.path.normpath(prefix)) if prefix.strip() else ""
+    stem = os.path.basename(os.path.normpath(prefix)) if prefix.strip() else ""
+    if stem in ("", ".") or stem.startswith("."):
+        # An empty prefix (or one naming only a folder) would write hidden "._00001_.png" files.
+        raise InputFileError(f"filename_prefix: {prefix!r} gives no file name (or a hidden one); type a name such "
+                             "as ComfyUI or renders/portrait")
     folder = os.path.abspath(os.path.join(output_dir, subfolder))
     if os.path.commonpath((output_dir, folder)) != output_dir:
         raise InputFileError(f"filename_prefix: {prefix!r} would save outside the output folder {output_dir}")
@@ -219,8 +229,13 @@ class SaveImage:
             texts.update(extra_pnginfo or {})
         results = []
         for batch_number, image in enumerate(images):
-            name = f"{stem.replace('%batch_num%', str(batch_number))}_{counter:05}_.png"
-            save_image(image, os.path.join(folder, name), texts, self.compress_level)
+            while True:  # another run may take a counter first: never overwrite its file, take the next
+                name = f"{stem.replace('%batch_num%', str(batch_number))}_{counter:05}_.png"
+                try:
+                    save_image(image, os.path.join(folder, name), texts, self.compress_level, exclusive=True)
+                    break
+                except FileExistsError:
+                    counter += 1
             results.append({"filename": name, "subfolder": subfolder, "type": self.type})
             counter += 1
         return {"ui": {"images": results}}

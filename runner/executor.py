@@ -85,32 +85,45 @@ class Executor:
                 "saved; add a SaveImage node")
         order: list[str] = []
         state: dict[str, str] = {}
-
-        def visit(nid: str, path: tuple[str, ...]):
-            if state.get(nid) == "done":
-                return
-            if state.get(nid) == "active":
-                loop = " → ".join([*path[path.index(nid):], nid])
-                raise BrokenLinkError(f"the workflow has a cycle: nodes {loop}")
-            state[nid] = "active"
-            node = nodes[nid]
-            cls = self.classes[node.class_type]
-            if getattr(cls, "INPUT_IS_LIST", False) or any(getattr(cls, "OUTPUT_IS_LIST", ()) or ()):
-                raise WorkflowInvalidError(f"{node.label}: this node takes or returns lists (INPUT_IS_LIST / "
-                                           "OUTPUT_IS_LIST), which the headless runner does not support; run it in ComfyUI")
-            spec = self.spec(node.class_type)
-            for name, value in node.inputs.items():
-                if not isinstance(value, Link) or name not in spec.inputs:
+        # Depth-first with an explicit stack (not recursion): a chain of thousands of nodes is valid.
+        for root in outputs:
+            if state.get(root) == "done":
+                continue
+            stack: list[tuple[str, list[str]]] = [(root, self._upstream(root))]
+            state[root] = "active"
+            while stack:
+                nid, pending = stack[-1]
+                if not pending:
+                    stack.pop()
+                    state[nid] = "done"
+                    order.append(nid)
                     continue
-                self._check_link(node, name, value, spec)
-                visit(value.node, (*path, nid))
-            state[nid] = "done"
-            order.append(nid)
-
-        for nid in outputs:
-            visit(nid, ())
+                child = pending.pop(0)
+                if state.get(child) == "done":
+                    continue
+                if state.get(child) == "active":
+                    path = [n for n, _ in stack]
+                    loop = " → ".join([*path[path.index(child):], child])
+                    raise BrokenLinkError(f"the workflow has a cycle: nodes {loop}")
+                state[child] = "active"
+                stack.append((child, self._upstream(child)))
         checked = {nid: self._check_inputs(nodes[nid]) for nid in order}
         return order, checked
+
+    def _upstream(self, nid: str) -> list[str]:
+        """The nodes ``nid``'s declared inputs are linked to (each link checked), in input order."""
+        node = self.workflow.nodes[nid]
+        cls = self.classes[node.class_type]
+        if getattr(cls, "INPUT_IS_LIST", False) or any(getattr(cls, "OUTPUT_IS_LIST", ()) or ()):
+            raise WorkflowInvalidError(f"{node.label}: this node takes or returns lists (INPUT_IS_LIST / "
+                                       "OUTPUT_IS_LIST), which the headless runner does not support; run it in ComfyUI")
+        spec = self.spec(node.class_type)
+        upstream = []
+        for name, value in node.inputs.items():
+            if isinstance(value, Link) and name in spec.inputs:
+                self._check_link(node, name, value, spec)
+                upstream.append(value.node)
+        return upstream
 
     def _check_link(self, node, name: str, link: Link, spec: NodeSpec) -> None:
         where = f"{node.label}: input '{name}'"
@@ -244,13 +257,25 @@ def apply_inputs(workflow: Workflow, inputs: Mapping[str, str]) -> None:
             workflow.set_input(node.id, "image", os.path.abspath(os.path.expanduser(str(path))))
 
 
-def apply_settings(workflow: Workflow, settings: Iterable[tuple[str, str, Any]]) -> None:
-    """``--set TARGET.INPUT=VALUE``: TARGET is a node id, a node type (every node of it) or a node title."""
+def apply_settings(workflow: Workflow, settings: Iterable[tuple[str, str, Any]],
+                   classes: Mapping[str, type] | None = None) -> None:
+    """``--set TARGET.INPUT=VALUE``: TARGET is a node id, a node type (every node of it) or a node title.
+
+    With ``classes``, an INPUT the node's type does not declare is refused, naming the inputs it has:
+    a misspelt name must not be silently ignored.
+    """
     for target, name, value in settings:
         hits = [n for n in workflow.nodes.values() if target in (n.id, n.class_type, n.title)]
         if not hits:
             raise WorkflowInvalidError(f"--set {target}.{name}: no node has the id, type or title {target!r}")
         for node in hits:
+            cls = (classes or {}).get(node.class_type)
+            if cls is not None:
+                known = node_spec(cls, node.class_type).inputs
+                if name not in known:
+                    widgets = [n for n, spec in known.items() if spec.is_widget] or list(known)
+                    raise WorkflowInvalidError(f"--set {target}.{name}: {node.label} has no input '{name}'; its "
+                                               f"settable inputs are {', '.join(widgets) or 'none'}")
             if isinstance(node.inputs.get(name), Link):
                 raise WorkflowInvalidError(f"--set {target}.{name}: input '{name}' of {node.label} is connected to "
                                            "another node, not a widget")
@@ -306,5 +331,5 @@ def run_workflow(
         graph = load_workflow(workflow, classes)
         context.input_dirs = [os.path.abspath(input_dir)] if input_dir else default_input_dirs(graph)
         apply_inputs(graph, inputs or {})
-        apply_settings(graph, settings)
+        apply_settings(graph, settings, classes)
         return Executor(graph, classes, context, log).run()

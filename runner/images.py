@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from typing import Mapping
 
 import numpy as np
@@ -23,16 +24,60 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".
 MASK_CHANNELS = ("alpha", "red", "green", "blue")
 
 
+#: Environment variable raising Pillow's decompression-bomb limit, in megapixels (0 = no limit).
+MAX_MEGAPIXELS_ENV = "STYLEFUSION_MAX_MEGAPIXELS"
+
+
+def max_image_pixels() -> int | None:
+    """The largest picture (in pixels) read: Pillow's default (about 179 MP refused) unless
+    ``STYLEFUSION_MAX_MEGAPIXELS`` says otherwise (``0``: no limit, for trusted files only)."""
+    text = os.environ.get(MAX_MEGAPIXELS_ENV, "").strip()
+    if not text:
+        return 2 * Image.MAX_IMAGE_PIXELS if Image.MAX_IMAGE_PIXELS else None
+    try:
+        megapixels = float(text)
+    except ValueError:
+        raise InputFileError(f"{MAX_MEGAPIXELS_ENV}: {text!r} is not a number of megapixels (e.g. 500, or 0 for "
+                             "no limit)") from None
+    return None if megapixels <= 0 else int(megapixels * 1_000_000)
+
+
 def open_image(path: str, what: str = "image") -> Image.Image:
-    """Open a picture, turning every failure into an InputFileError naming ``what`` and the file."""
+    """Open a picture, turning every failure into an InputFileError naming ``what`` and the file.
+
+    Only regular files are opened (a FIFO would hang). Pictures larger than ``max_image_pixels()``
+    are refused before they are decoded: a tiny file can claim gigapixels (a decompression bomb).
+    """
     if not os.path.isfile(path):
         raise InputFileError(f"{what}: file not found: {path}")
+    limit = max_image_pixels()
     try:
-        img = Image.open(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = _open_unchecked(path)
+        pixels = img.width * img.height
+        if limit is not None and pixels > limit:
+            img.close()
+            raise InputFileError(
+                f"{what}: {path} is {img.width}x{img.height} ({pixels / 1e6:.0f} megapixels), more than the "
+                f"{limit / 1e6:.0f} megapixels read by default as a guard against decompression bombs; if you "
+                f"trust the file, set {MAX_MEGAPIXELS_ENV}={int(pixels / 1e6) + 1} and render with --tile-size 1024")
         img.load()
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+    except InputFileError:
+        raise
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError, SyntaxError) as exc:
         raise InputFileError(f"{what}: cannot read {path} as an image ({exc})") from None
     return img
+
+
+def _open_unchecked(path: str) -> Image.Image:
+    """Image.open without Pillow's own bomb check (``open_image`` applies its limit right after)."""
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None  # Pillow reads this module global; it is restored at once
+    try:
+        return Image.open(path)
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
 
 
 def _to_8bit_range(frame: Image.Image) -> Image.Image:
@@ -57,7 +102,11 @@ def decode_image(img: Image.Image) -> tuple[torch.Tensor, torch.Tensor]:
             size = rgb.size
         elif rgb.size != size:
             continue  # core skips frames whose size differs from the first
-        images.append(torch.from_numpy(np.asarray(rgb, dtype=np.float32) / 255.0))
+        # uint8 → float in place: one float copy per frame (a 400 MP photo is 4.8 GB as float32).
+        pixels = np.asarray(rgb)
+        images.append(torch.from_numpy(pixels).float().div_(255.0) if pixels.flags.writeable
+                      else torch.tensor(pixels, dtype=torch.float32).div_(255.0))
+        del rgb
         if "A" in frame.getbands():
             alpha = np.asarray(frame.getchannel("A"), dtype=np.float32) / 255.0
             masks.append(1.0 - torch.from_numpy(alpha))
@@ -71,6 +120,8 @@ def decode_image(img: Image.Image) -> tuple[torch.Tensor, torch.Tensor]:
     if len({tuple(m.shape) for m in masks}) > 1:  # mixed alpha / no alpha frames: pad like an opaque frame
         h, w = images[0].shape[:2]
         masks = [m if m.shape == (h, w) else torch.zeros((h, w)) for m in masks]
+    if len(images) == 1:  # no stacked copy of a single picture
+        return images[0][None], masks[0][None]
     return torch.stack(images), torch.stack(masks)
 
 
@@ -107,10 +158,22 @@ def read_gray(path: str, what: str = "mask") -> torch.Tensor:
     return torch.from_numpy(np.asarray(frame.convert("L"), dtype=np.float32) / 255.0)[None]
 
 
+#: Rows converted per step by ``to_pil``: the float temporaries stay a few MB whatever the picture's size.
+_ROWS_PER_BAND = 256
+
+
 def to_pil(image: torch.Tensor) -> Image.Image:
-    """One frame ``[H,W,3]`` (or ``[H,W]``) in 0..1 → an 8-bit PIL image (rounded like ComfyUI: truncation)."""
-    array = 255.0 * image.detach().cpu().float().numpy()
-    return Image.fromarray(np.clip(array, 0, 255).astype(np.uint8))
+    """One frame ``[H,W,3]`` (or ``[H,W]``) in 0..1 → an 8-bit PIL image (rounded like ComfyUI: truncation).
+
+    Converted in bands of rows into one uint8 array, so a huge frame never gets full-size float copies
+    (a strided view, e.g. a permuted [3,H,W] tensor, is read in place).
+    """
+    image = image.detach()
+    out = np.empty(tuple(image.shape), dtype=np.uint8)
+    for top in range(0, image.shape[0], _ROWS_PER_BAND):
+        band = image[top:top + _ROWS_PER_BAND].cpu().float().mul(255.0).clamp_(0, 255)
+        out[top:top + _ROWS_PER_BAND] = band.numpy().astype(np.uint8)
+    return Image.fromarray(out)
 
 
 def png_metadata(texts: Mapping[str, object] | None) -> PngImagePlugin.PngInfo | None:
@@ -125,21 +188,29 @@ def png_metadata(texts: Mapping[str, object] | None) -> PngImagePlugin.PngInfo |
 
 
 def save_image(image: torch.Tensor, path: str, texts: Mapping[str, object] | None = None,
-               compress_level: int = 4) -> str:
-    """Write one frame [H,W,3]; PNG files get ``texts`` as text chunks. The format follows the extension."""
-    pil = to_pil(image)
+               compress_level: int = 4, exclusive: bool = False) -> str:
+    """Write one frame [H,W,3]; PNG files get ``texts`` as text chunks. The format follows the extension.
+
+    Written atomically (a killed process never leaves a half-written picture under ``path``); with
+    ``exclusive`` an existing ``path`` is never replaced (FileExistsError instead).
+    """
+    from ..models.weights import atomic_path
+
     ext = os.path.splitext(path)[1].lower()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    if ext == ".png" or not ext:
-        pil.save(path, format="PNG", pnginfo=png_metadata(texts), compress_level=compress_level)
-    elif ext in (".jpg", ".jpeg"):
-        pil.save(path, quality=95)
-    else:
+    fmt = "PNG" if ext == ".png" or not ext else "JPEG" if ext in (".jpg", ".jpeg") else Image.registered_extensions().get(ext)
+    if fmt is None or fmt not in Image.SAVE:
+        raise WorkflowError(f"output: cannot write {path}: {ext!r} is not an image format Pillow can write; "
+                            "use .png, .jpg or .webp")
+    pil = to_pil(image)
+    options = {"pnginfo": png_metadata(texts), "compress_level": compress_level} if fmt == "PNG" else \
+        {"quality": 95} if fmt == "JPEG" else {}
+    with atomic_path(path, exclusive=exclusive) as tmp:
         try:
-            pil.save(path)
-        except (KeyError, ValueError):
-            raise WorkflowError(f"output: cannot write {path}: {ext!r} is not an image format Pillow can write; "
-                                "use .png, .jpg or .webp") from None
+            pil.save(tmp, format=fmt, **options)
+        except (KeyError, ValueError, OSError) as exc:
+            if isinstance(exc, OSError) and exc.errno is not None:
+                raise WorkflowError(f"output: cannot write {path} ({exc.strerror})") from None
+            raise WorkflowError(f"output: cannot write {path} as {fmt} ({exc})") from None
     return path
 
 
@@ -150,9 +221,10 @@ def read_png_texts(path: str) -> dict[str, str]:
 
 
 def nhwc_to_nchw(image: torch.Tensor) -> torch.Tensor:
-    """ComfyUI IMAGE [B,H,W,3] → the model API's [B,3,H,W]."""
-    return image.permute(0, 3, 1, 2).contiguous()
+    """ComfyUI IMAGE [B,H,W,3] → the model API's [B,3,H,W], as a channels-last view (no full-size copy)."""
+    return image.permute(0, 3, 1, 2)
 
 
 def nchw_to_nhwc(image: torch.Tensor) -> torch.Tensor:
-    return image.permute(0, 2, 3, 1).contiguous()
+    """The model API's [B,3,H,W] → [B,H,W,3], as a view (``to_pil`` reads it band by band)."""
+    return image.permute(0, 2, 3, 1)

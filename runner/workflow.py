@@ -36,7 +36,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from .errors import BrokenLinkError, UnknownNodeError, WorkflowFileError, WorkflowInvalidError, node_label
+from .errors import (BrokenLinkError, UnknownNodeError, WorkflowError, WorkflowFileError, WorkflowInvalidError,
+                     node_label)
 from .spec import InputSpec, NodeSpec, node_spec, plausible
 
 NOTE_TYPES = {"Note", "MarkdownNote", "PrimitiveNode", "Reroute"}  # frontend-only ("virtual") nodes
@@ -132,16 +133,21 @@ def read_workflow_file(path: str) -> Any:
             raise WorkflowFileError(f"{path}: this PNG holds no ComfyUI workflow (no 'workflow' or 'prompt' text chunk)")
         where = f"{path} (embedded workflow)"
     else:
+        from ..models.weights import MAX_JSON_BYTES, read_capped
+
+        # Regular files only, read with a cap: a FIFO would hang, /dev/zero would fill the memory.
+        data = read_capped(path, MAX_JSON_BYTES, "workflow file", WorkflowFileError)
         try:
-            with open(path, encoding="utf-8-sig") as fh:
-                text = fh.read()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise WorkflowFileError(f"cannot read workflow file {path}: {exc}") from None
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise WorkflowFileError(f"cannot read workflow file {path}: not UTF-8 text ({exc.reason})") from None
         where = path
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise WorkflowFileError(f"{where} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise WorkflowFileError(f"{where} is nested too deeply to be a ComfyUI workflow") from None
 
 
 def detect_format(data: Any) -> str:
@@ -158,7 +164,21 @@ def detect_format(data: Any) -> str:
 
 
 def parse_workflow(data: Any, classes: Mapping[str, type], source: str | None = None) -> Workflow:
-    """Turn workflow JSON (either format) into a :class:`Workflow`. ``classes`` maps node types to classes."""
+    """Turn workflow JSON (either format) into a :class:`Workflow`. ``classes`` maps node types to classes.
+
+    Whatever shape the JSON has, the result is a Workflow or a one-line WorkflowError naming the file.
+    """
+    try:
+        return _parse(data, classes, source)
+    except WorkflowError:
+        raise
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, RecursionError) as exc:
+        # A value of the wrong JSON type somewhere the checks above did not foresee.
+        raise WorkflowFileError(f"{source or 'workflow'}: malformed workflow ({type(exc).__name__}: "
+                                f"{str(exc)[:200]})") from None
+
+
+def _parse(data: Any, classes: Mapping[str, type], source: str | None) -> Workflow:
     kind = detect_format(data)
     if kind == "ui":
         return _parse_ui(data, classes, source)
@@ -268,35 +288,49 @@ def _parse_ui(ui: dict, classes: Mapping[str, type], source: str | None) -> Work
         if kind not in specs:
             specs[kind] = node_spec(classes[kind], kind)
 
-    def follow(link_id, target_label: str, input_name: str, input_type, seen: frozenset = frozenset()):
-        """The real source of a link: a Link, a forwarded _Value, or None (nothing connected)."""
-        if link_id in seen:
-            raise BrokenLinkError(f"{target_label}: input '{input_name}' is fed by a loop of reroute/bypassed nodes")
-        link = links.get(link_id)
-        if link is None:
-            raise BrokenLinkError(f"{target_label}: input '{input_name}' refers to link {link_id}, which is not in the workflow's links")
-        origin = by_id.get(link.origin)
-        if origin is None:
-            raise BrokenLinkError(f"{target_label}: input '{input_name}' is linked to node {link.origin}, which is not in the workflow")
-        seen = seen | {link_id}
-        kind, mode = origin["type"], origin.get("mode", 0)
-        if kind == "PrimitiveNode":
-            values = origin.get("widgets_values") or []
-            return _Value(values[0]) if values else None
-        if kind == "Reroute":
-            upstream = (origin.get("inputs") or [{}])[0].get("link")
-            return None if upstream is None else follow(upstream, target_label, input_name, input_type, seen)
-        if kind in NOTE_TYPES:
-            raise BrokenLinkError(f"{target_label}: input '{input_name}' is linked to a {kind} node, which has no outputs")
-        if mode == MODE_MUTED:
-            return None
-        if mode == MODE_BYPASSED:
-            inputs = origin.get("inputs") or []
-            for slot in [link.origin_slot, *range(len(inputs))]:
-                if slot < len(inputs) and inputs[slot].get("type") == input_type and inputs[slot].get("link") is not None:
-                    return follow(inputs[slot]["link"], target_label, input_name, input_type, seen)
-            return None
-        return Link(link.origin, link.origin_slot)
+    def follow(link_id, target_label: str, input_name: str, input_type):
+        """The real source of a link: a Link, a forwarded _Value, or None (nothing connected).
+
+        A loop, not recursion: a chain of thousands of reroutes must not hit Python's recursion limit.
+        """
+        seen = set()
+        while True:
+            if not isinstance(link_id, (int, str)) or isinstance(link_id, bool):
+                raise BrokenLinkError(f"{target_label}: input '{input_name}' has link {str(link_id)[:40]}, "
+                                      "which is not a link id (a number)")
+            if link_id in seen:
+                raise BrokenLinkError(f"{target_label}: input '{input_name}' is fed by a loop of reroute/bypassed nodes")
+            link = links.get(link_id)
+            if link is None:
+                raise BrokenLinkError(f"{target_label}: input '{input_name}' refers to link {link_id}, which is not in the workflow's links")
+            origin = by_id.get(link.origin)
+            if origin is None:
+                raise BrokenLinkError(f"{target_label}: input '{input_name}' is linked to node {link.origin}, which is not in the workflow")
+            seen.add(link_id)
+            kind, mode = origin["type"], origin.get("mode", 0)
+            if kind == "PrimitiveNode":
+                values = _widget_list(origin)
+                return _Value(values[0]) if values else None
+            if kind == "Reroute":
+                upstream = (_entries(origin) or [{}])[0].get("link")
+                if upstream is None:
+                    return None
+                link_id = upstream
+                continue
+            if kind in NOTE_TYPES:
+                raise BrokenLinkError(f"{target_label}: input '{input_name}' is linked to a {kind} node, which has no outputs")
+            if mode == MODE_MUTED:
+                return None
+            if mode == MODE_BYPASSED:
+                inputs = _entries(origin)
+                for slot in [link.origin_slot, *range(len(inputs))]:
+                    if 0 <= slot < len(inputs) and inputs[slot].get("type") == input_type and inputs[slot].get("link") is not None:
+                        link_id = inputs[slot]["link"]
+                        break
+                else:
+                    return None
+                continue
+            return Link(link.origin, link.origin_slot)
 
     nodes: dict[str, PromptNode] = {}
     widget_slots: dict[str, dict[str, Any]] = {}
@@ -307,16 +341,14 @@ def _parse_ui(ui: dict, classes: Mapping[str, type], source: str | None) -> Work
         spec = specs[kind]
         label = node_label(node_id, kind)
         linked: dict[str, Any] = {}
-        for entry in raw.get("inputs") or []:
-            if not isinstance(entry, dict):
-                continue
+        for entry in _entries(raw):
             name = (entry.get("widget") or {}).get("name") or entry.get("name")
             if entry.get("link") is None or name is None:
                 continue
             source_ = follow(entry["link"], label, name, entry.get("type"))
             if source_ is not None:
                 linked[name] = source_
-        values, slots = map_widgets(spec, raw.get("widgets_values"), set(linked))
+        values, slots = map_widgets(spec, _widget_values(raw, label), set(linked))
         inputs: dict[str, Any] = {}
         for name, spec_in in spec.inputs.items():
             if name in linked:
@@ -332,6 +364,26 @@ def _parse_ui(ui: dict, classes: Mapping[str, type], source: str | None) -> Work
         nodes[node_id] = PromptNode(node_id, kind, inputs, raw.get("title"))
         widget_slots[node_id] = slots
     return Workflow(nodes, "ui", ui, source, widget_slots)
+
+
+def _entries(raw: dict) -> list[dict]:
+    """A UI node's ``inputs``: the entries that are objects (anything else in the list is ignored)."""
+    entries = raw.get("inputs") or []
+    if not isinstance(entries, list):
+        raise WorkflowFileError(f"node {raw.get('id')}: 'inputs' must be a list, got {type(entries).__name__}")
+    return [e for e in entries if isinstance(e, dict)]
+
+
+def _widget_values(raw: dict, label: str):
+    values = raw.get("widgets_values")
+    if values is not None and not isinstance(values, (list, dict)):
+        raise WorkflowFileError(f"{label}: 'widgets_values' must be a list (or an object), got {json.dumps(values)[:60]}")
+    return values
+
+
+def _widget_list(raw: dict) -> list:
+    values = raw.get("widgets_values") or []
+    return values if isinstance(values, list) else list(values.values()) if isinstance(values, dict) else []
 
 
 _UPLOAD = "upload"  # the frontend's upload button: a widget (value "image") after the required inputs

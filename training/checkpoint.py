@@ -21,7 +21,54 @@ import tempfile
 
 import torch
 
+from ..models.errors import StyleFusionError
 from ..models.weights import read_safetensors, write_safetensors, write_text
+
+STATS_NAME = "stats.jsonl"
+
+
+class RunFolderError(StyleFusionError, OSError):
+    """The run folder cannot be used or written (missing for --resume, disk full…); one-line message."""
+
+
+def prepare_run_dir(run_dir: str, resume: bool) -> None:
+    """Create the run folder (``--resume`` needs it to exist) and drop temporary files a killed run left."""
+    if resume and not os.path.isdir(run_dir):
+        raise RunFolderError(f"--resume: the run folder {run_dir} does not exist; check the path, or leave out "
+                             "--resume to start a new run there")
+    os.makedirs(run_dir, exist_ok=True)
+    for folder in (run_dir, os.path.join(run_dir, "samples")):
+        if os.path.isdir(folder):
+            for name in os.listdir(folder):
+                if name.startswith(".tmp-") and os.path.isfile(os.path.join(folder, name)):
+                    os.remove(os.path.join(folder, name))
+
+
+def discard_empty_run_dir(run_dir: str) -> None:
+    """Remove a run folder that holds no file (an early error must not leave an empty run behind)."""
+    if os.path.isdir(run_dir) and not any(files for _, _, files in os.walk(run_dir)):
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def truncate_stats(run_dir: str, step: int) -> None:
+    """Keep the lines of ``stats.jsonl`` up to ``step`` (the checkpoint a run resumes from).
+
+    A killed run logged steps after its last checkpoint; the resumed run logs them again, so the
+    old lines would appear twice. A torn last line is dropped too.
+    """
+    path = os.path.join(run_dir, STATS_NAME)
+    if not os.path.isfile(path):
+        return
+    kept = []
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] <= step:
+                kept.append(json.dumps(record) + "\n")
+    write_text(path, "".join(kept))
 
 
 def _flatten_optimizer(prefix: str, opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
@@ -46,6 +93,15 @@ def _unflatten_optimizer(prefix: str, tensors: dict[str, torch.Tensor], meta: di
 
 def save_checkpoint(run_dir: str, step: int, nets: dict[str, torch.nn.Module], optimizers: dict[str, torch.optim.Optimizer],
                     extra: dict, keep: int = 3) -> str:
+    try:
+        return _save_checkpoint(run_dir, step, nets, optimizers, extra, keep)
+    except (OSError, StyleFusionError, RuntimeError) as exc:  # safetensors reports a full disk as its own error
+        reason = getattr(exc, "strerror", None) or " ".join(str(exc).split())[:200]
+        raise RunFolderError(f"{run_dir}: cannot write the checkpoint of step {step} ({reason}); free disk space, then "
+                             "continue with --resume (the previous checkpoint is intact)") from None
+
+
+def _save_checkpoint(run_dir, step, nets, optimizers, extra, keep) -> str:
     root = os.path.join(run_dir, "checkpoints")
     os.makedirs(root, exist_ok=True)
     name = f"step-{step:07d}"

@@ -70,9 +70,14 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
 
 @command("evaluate", "contact sheet + metrics of a model on photos × styles")(_evaluate_args)
 def _evaluate(args: argparse.Namespace) -> int:
+    from ..models.errors import InputError
     from ..models.sources import load_model
     from .evaluate import evaluate
 
+    for option, value, low in (("--max-content", args.max_content, 1), ("--max-style", args.max_style, 1),
+                               ("--size", args.size, 64)):
+        if value < low:
+            raise InputError(f"{option}: {value} is too small; use at least {low}")
     model = load_model(args.model, device="cpu", precision="fp32", allow_paths=True)
     metrics = evaluate(model, args.content, args.style, args.out, args.size, args.strength,
                        args.max_content, args.max_style, args.seed, peer=False if args.no_peer else None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import struct
 import warnings
 from dataclasses import dataclass, field
 
@@ -17,17 +18,19 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
+from ..models.paths import walk_files
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+#: What Pillow raises for a file that is not a usable picture: it is skipped and counted, never fatal.
+UNREADABLE = (OSError, ValueError, UnidentifiedImageError, SyntaxError, Image.DecompressionBombError,
+              struct.error, IndexError, TypeError)
 
 
 def list_images(root: str) -> list[str]:
+    """Image files under ``root`` (symlinked folders followed, each real folder once; regular files only)."""
     if not os.path.isdir(root):
         raise FileNotFoundError(f"{root}: image folder not found")
-    found = []
-    for folder, dirs, files in os.walk(root, followlinks=True):
-        dirs.sort()
-        found += [os.path.join(folder, f) for f in sorted(files) if f.lower().endswith(IMAGE_SUFFIXES)]
-    return found
+    return [p for p in walk_files(root) if p.lower().endswith(IMAGE_SUFFIXES)]
 
 
 def is_held_out(path: str, fraction: float) -> bool:
@@ -39,12 +42,15 @@ def is_held_out(path: str, fraction: float) -> bool:
 
 
 def load_rgb(path: str) -> torch.Tensor:
-    """uint8 [3,H,W]; raises OSError/ValueError for unreadable files."""
+    """uint8 [3,H,W]; raises OSError/ValueError for unreadable files (a decompression bomb included)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with Image.open(path) as img:
-            img.load()
-            rgb = img.convert("RGB")
+        try:
+            with Image.open(path) as img:
+                img.load()
+                rgb = img.convert("RGB")
+        except (Image.DecompressionBombError, SyntaxError, struct.error, IndexError, TypeError) as exc:
+            raise ValueError(f"{path}: unreadable image ({exc})") from None
     return torch.from_numpy(np.array(rgb)).permute(2, 0, 1).contiguous()
 
 
@@ -68,10 +74,12 @@ class ImageFolder:
         good = []
         for path in self.paths:
             try:
-                with Image.open(path) as img:
-                    img.verify()
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    with Image.open(path) as img:
+                        img.verify()
                 good.append(path)
-            except (OSError, ValueError, UnidentifiedImageError, SyntaxError):
+            except UNREADABLE:
                 self.skipped.append(path)
         self.paths = good
         if not self.paths:
@@ -89,8 +97,9 @@ class ImageFolder:
             return self._cache[path]
         try:
             img = load_rgb(path)
-        except (OSError, ValueError, UnidentifiedImageError):
-            self.skipped.append(path)
+        except UNREADABLE:
+            if path not in self.skipped:  # counted once, however often sampling draws it
+                self.skipped.append(path)
             return None
         if self.cache:
             self._cache[path] = img

@@ -38,7 +38,8 @@ from ..models.generator import make_noise
 from ..models.style_encoder import split_statistics
 from . import distributed as dist_utils
 from . import losses as L
-from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from .checkpoint import (discard_empty_run_dir, latest_checkpoint, load_checkpoint, prepare_run_dir, save_checkpoint,
+                         truncate_stats)
 from .config import CONFIG_CHANGED, TrainingConfig, describe_changes
 from .dataset import ImageFolder
 from .perceptual import hed_vgg16_state
@@ -86,7 +87,7 @@ class Trainer:
             torch.cuda.set_device(self.device)
         self.run_dir = run_dir
         self.show_progress = progress and self.rank == 0
-        os.makedirs(run_dir, exist_ok=True)
+        prepare_run_dir(run_dir, resume)
 
         saved = os.path.join(run_dir, "config.json")
         checkpoint = latest_checkpoint(run_dir) if resume else None
@@ -122,6 +123,8 @@ class Trainer:
             state = load_checkpoint(checkpoint, self._checkpoint_nets(), self._checkpoint_optimizers())
             self.step, self.elapsed = state["step"], state.get("elapsed_seconds", 0.0)
             self.bad_steps = state.get("bad_steps", 0)
+        if resume and self.rank == 0:
+            truncate_stats(run_dir, self.step)  # steps after the checkpoint are logged again
         self.nets_ddp = dist_utils.wrap(self.nets, self.device)
         self.disc_ddp = dist_utils.wrap(self.disc, self.device)
 
@@ -419,6 +422,9 @@ def train(config: TrainingConfig, content_dir: str, style_dir: str, run_dir: str
         trainer = Trainer(config, content_dir, style_dir, run_dir, resume=resume, device=device, progress=progress)
         trainer.run(steps)
         finished = True
+    except BaseException:
+        discard_empty_run_dir(run_dir)
+        raise
     finally:
         if trainer is not None:
             trainer.release_distributed()
