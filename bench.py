@@ -501,7 +501,7 @@ def model_macs(model, height: int, width: int) -> dict[str, float]:
         with torch.no_grad():
             code = model.feature_extractor(x)
         return (mac_count(model.feature_extractor, x),
-                mac_count(model.generator, code, torch.zeros(1, model.config.style_dim)))
+                mac_count(model.generator, code, torch.zeros(1, model.config.style_dim), None, x))
 
     (e1, g1), (e2, g2) = counts(64), counts(128)
     area1, area2 = 64 * 64, 128 * 128

@@ -35,7 +35,7 @@ def trained_like(model: StyleFusionModel, seed: int = 0) -> StyleFusionModel:
     g = torch.Generator().manual_seed(seed)
     gen = model.generator
     with torch.no_grad():
-        for p, scale in [(p, 0.05) for p in gen.to_rgb.parameters()] + [(gen.to_params.weight, 0.2)]:
+        for p, scale in [(p, 0.02) for p in gen.to_rgb.parameters()] + [(gen.to_params.weight, 0.1)]:
             p.copy_(torch.randn(p.shape, generator=g) * scale)
         for conv in gen.mod_convs:
             conv.noise_strength.fill_(0.3)

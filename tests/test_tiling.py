@@ -97,7 +97,10 @@ def test_no_seams_along_tile_borders(noisy_model):
     gen = noisy_model.generator
     with torch.no_grad():
         params = gen.style_params(style_vec.tensor)
-        body = gen.body(features.tensor, params)
+        body, cmap = gen.body(features.tensor, params, features.image)
+        from stylefusion.models.api import _pad_to_stride
+
+        photo = _pad_to_stride(features.image)
         from stylefusion.models.generator import make_noise
 
         noise = make_noise(1, H, W, gen.noise_strides)
@@ -105,7 +108,7 @@ def test_no_seams_along_tile_borders(noisy_model):
         def naive(region):
             t, l, b, r = region
             z = [n[..., t // k:b // k, l // k:r // k] for n, k in zip(noise, gen.noise_strides)]
-            return gen.render(body[..., t // 8:b // 8, l // 8:r // 8], params, z)
+            return gen.render((body[..., t // 8:b // 8, l // 8:r // 8], cmap), params, z, photo[..., t:b, l:r])
 
         seamed = run_tiled(naive, H, W, TILE, 0)
     seam_cols = _tile_edges(W, TILE, 0)

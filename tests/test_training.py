@@ -195,14 +195,14 @@ def test_resuming_with_changed_loss_weights_is_recorded_and_on_the_model_card(da
     changed.lr_generator = 1e-4
     trainer = train(changed, *data, run, steps=3, resume=True, progress=False)
     assert trainer.step == 3 and trainer.config.losses.style == 2.5
-    assert "losses.style 1.0 → 2.5" in capsys.readouterr().out
+    assert "losses.style 10.0 → 2.5" in capsys.readouterr().out
     events = [json.loads(l) for l in open(os.path.join(run, "stats.jsonl")) if "event" in l]
     assert events == [{"step": 2, "event": "config changed on resume",
-                       "changes": {"losses.style": [1.0, 2.5], "lr_generator": [tiny_config().lr_generator, 1e-4]}}]
+                       "changes": {"losses.style": [10.0, 2.5], "lr_generator": [tiny_config().lr_generator, 1e-4]}}]
     from stylefusion.training.export import export
 
     card = open(os.path.join(export(run, str(tmp_path / "model")), "README.md")).read()
-    assert "From step 2 on (resumed with changed settings): losses.style 1.0 → 2.5" in card
+    assert "From step 2 on (resumed with changed settings): losses.style 10.0 → 2.5" in card
     # An architecture change cannot apply to a checkpoint: the run's own config wins, nothing is logged as changed.
     wider = tiny_config()
     wider.model = wider.model.replace(style_dim=wider.model.style_dim * 2)
