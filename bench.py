@@ -288,8 +288,9 @@ def load_bench_model(source: str):
     installed yet — a randomly initialised default-config model, with a note saying so."""
     import torch
 
-    from .models import StyleFusionConfig, StyleFusionModel, sources
-    from .models.errors import ModelNotFoundError
+    from .models import StyleFusionConfig, StyleFusionModel
+    from .storage import loading as sources
+    from .networks.errors import ModelNotFoundError
 
     try:
         model = sources.load_model(source, device="cpu", precision="fp32", allow_paths=True)
@@ -411,7 +412,7 @@ def _generator_method(model, content, style):
     import torch
 
     from .models import encode_style
-    from .models.generator import make_noise
+    from .networks.generator import make_noise
 
     style_vector = encode_style(model, style).tensor
     noise = make_noise(0, content.shape[-2], content.shape[-1], model.generator.noise_strides)
@@ -461,7 +462,7 @@ def adain_networks():
 def _adain_method(job: dict[str, Any], content, style):
     import torch
 
-    from .models.layers import channel_stats, mac_count
+    from .networks.layers import channel_stats, mac_count
 
     torch.manual_seed(0)
     encoder, decoder = adain_networks()
@@ -494,7 +495,7 @@ def model_macs(model, height: int, width: int) -> dict[str, float]:
     """
     import torch
 
-    from .models.layers import mac_count
+    from .networks.layers import mac_count
 
     def counts(side: int) -> tuple[int, int]:
         x = torch.zeros(1, 3, side, side)

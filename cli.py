@@ -46,7 +46,7 @@ def _load_optional_commands() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .models.errors import StyleFusionError
+    from .networks.errors import StyleFusionError
 
     parser = build_parser()
     args = parser.parse_args(argv)

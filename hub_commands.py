@@ -1,6 +1,6 @@
 """``stylefusion push``, ``push-styles`` and ``download``: the Hugging Face Hub from the command line.
 
-huggingface_hub is imported only when one of these commands runs (see ``models/hub.py``).
+huggingface_hub is imported only when one of these commands runs (see ``storage/hub.py``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ def _user_errors(name: str):
     def wrap(run):
         @functools.wraps(run)
         def guarded(args: argparse.Namespace) -> int:
-            from .models.errors import StyleFusionError
+            from .networks.errors import StyleFusionError
 
             try:
                 return run(args)
@@ -48,7 +48,7 @@ def _print_push(result) -> None:
     lambda p: _publish_args(p, "model folder: config.json + model.safetensors (+ README.md model card)"))
 @_user_errors("push")
 def _push(args: argparse.Namespace) -> int:
-    from .models.hub import push_model
+    from .storage.hub import push_model
 
     _print_push(push_model(args.folder, args.repo_id, private=args.private, revision=args.revision,
                            token=args.token, commit_message=args.message))
@@ -68,8 +68,8 @@ def _push_styles_args(p: argparse.ArgumentParser) -> None:
     _push_styles_args)
 @_user_errors("push-styles")
 def _push_styles(args: argparse.Namespace) -> int:
-    from .models.hub import push_styles
-    from .models.sources import load_model
+    from .storage.hub import push_styles
+    from .storage.loading import load_model
     from .styles_commands import SAMPLE_PHOTO, pack_files
 
     model = load_model(args.model, "cpu", "fp32", allow_paths=True) if args.model else None
@@ -95,7 +95,7 @@ def _download_args(p: argparse.ArgumentParser) -> None:
 @command("download", "fetch a model, a style pack or a style from the Hugging Face Hub for offline use")(_download_args)
 @_user_errors("download")
 def _download(args: argparse.Namespace) -> int:
-    from .models import hub
+    from .storage import hub
 
     style = ":" in args.source
     if style:

@@ -1,4 +1,4 @@
-"""``stylefusion styles build|list``, and the builder of preset folders (see ``models/presets.py``).
+"""``stylefusion styles build|list``, and the builder of preset folders (see ``storage/presets.py``).
 
     stylefusion styles build                 # every bundled model: models/pretrained/<name>/styles/
     stylefusion styles build --model M --out DIR
@@ -30,7 +30,7 @@ def read_recipes(path: str = RECIPES) -> dict:
     license, ...}]}, with every source picture checked to be credited and present next to the manifest."""
     import json
 
-    from .models.errors import ModelFormatError
+    from .networks.errors import ModelFormatError
 
     with open(path, encoding="utf-8") as fh:
         recipes = json.load(fh)
@@ -60,8 +60,8 @@ def build_presets(model, out_dir: str, recipes_path: str = RECIPES, log=None) ->
     failed build leaves the old presets untouched and a finished one leaves no stale file behind.
     """
     from .models.api import StyleVector, encode_style, mix_styles
-    from .models.presets import write_index
-    from .models.style_file import save_style
+    from .storage.presets import write_index
+    from .storage.style_file import save_style
 
     recipes = read_recipes(recipes_path)
     images = {i["file"]: i for i in recipes.get("images", [])}
@@ -108,7 +108,7 @@ def build_presets(model, out_dir: str, recipes_path: str = RECIPES, log=None) ->
 def apply_presets(model, photo, names: list[str], seed: int = 0) -> dict:
     """Each preset ``name`` applied at full strength to ``photo`` [1,3,H,W] → {name: image [1,3,H,W]}."""
     from .models.api import extract_features, generate
-    from .models.presets import load_preset
+    from .storage.presets import load_preset
 
     features = extract_features(model, photo)
     return {name: generate(model, features, load_preset(model, name), 1.0, False, seed) for name in names}
@@ -116,9 +116,9 @@ def apply_presets(model, photo, names: list[str], seed: int = 0) -> dict:
 
 def _find_model(fingerprint: str):
     """The bundled or local model whose fingerprint is ``fingerprint``, or None."""
-    from .models.errors import StyleFusionError
-    from .models.paths import bundled_models, list_models
-    from .models.sources import load_model
+    from .networks.errors import StyleFusionError
+    from .storage.paths import bundled_models, list_models
+    from .storage.loading import load_model
 
     for name in [*bundled_models(), *list_models()]:
         try:
@@ -142,10 +142,10 @@ def pack_files(folder: str, model=None, photo: str = SAMPLE_PHOTO) -> dict[str, 
     import json
 
     from .models.api import StyleVector, check_same_model, extract_features, generate
-    from .models.errors import InputError
-    from .models.presets import INDEX_FORMAT, INDEX_NAME, THUMBNAILS_DIR, read_index
-    from .models.style_file import load_style
-    from .models.weights import read_safetensors
+    from .networks.errors import InputError
+    from .storage.presets import INDEX_FORMAT, INDEX_NAME, THUMBNAILS_DIR, read_index
+    from .storage.style_file import load_style
+    from .storage.weights import read_safetensors
     from .training.samples import to_pil
 
     styles = {}
@@ -207,10 +207,10 @@ def _styles_args(p: argparse.ArgumentParser) -> None:
 
 @command("styles", "build the bundled style presets for a model, or list the presets")(_styles_args)
 def _styles(args: argparse.Namespace) -> int:
-    from .models.errors import InputError
-    from .models.paths import bundled_models
-    from .models.presets import list_presets, model_styles_folder
-    from .models.sources import load_model, resolve_model_path
+    from .networks.errors import InputError
+    from .storage.paths import bundled_models
+    from .storage.presets import list_presets, model_styles_folder
+    from .storage.loading import load_model, resolve_model_path
 
     if args.styles_command == "list":
         model = load_model(args.model, "cpu", "fp32", allow_paths=True) if args.model else None

@@ -36,9 +36,9 @@ def sheet(cells: list[tuple[str, Image.Image]]) -> Image.Image:
 
 
 def main() -> None:
-    from stylefusion.models.paths import DEFAULT_MODEL
-    from stylefusion.models.presets import list_presets, model_styles_folder
-    from stylefusion.models.sources import load_model, resolve_model_path
+    from stylefusion.storage.paths import DEFAULT_MODEL
+    from stylefusion.storage.presets import list_presets, model_styles_folder
+    from stylefusion.storage.loading import load_model, resolve_model_path
     from stylefusion.styles_commands import SAMPLE_PHOTO, _read_picture, apply_presets, build_presets
     from stylefusion.training.samples import to_pil
 

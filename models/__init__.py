@@ -13,10 +13,10 @@ from .api import (
     mix_styles,
     transfer,
 )
-from .bundle import StyleFusionModel
-from .config import FORMAT_VERSION, TINY_CONFIG, StyleFusionConfig
-from .errors import InputError, ModelFormatError, ModelMismatchError, ModelNotFoundError, StyleFusionError
-from .sources import load_model
+from ..networks.model import StyleFusionModel
+from ..networks.config import FORMAT_VERSION, TINY_CONFIG, StyleFusionConfig
+from ..networks.errors import InputError, ModelFormatError, ModelMismatchError, ModelNotFoundError, StyleFusionError
+from ..storage.loading import load_model
 
 __all__ = [
     "FORMAT_VERSION", "TINY_CONFIG", "ContentFeatures", "InputError", "ModelFormatError", "ModelMismatchError",

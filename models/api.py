@@ -15,66 +15,24 @@ photo) to the target style (1). The same inputs and seed give the same output.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 
-from .bundle import StyleFusionModel
-from .color import keep_colors
-from .errors import InputError, ModelMismatchError
-from .feature_extractor import CONTENT_HALO, CONTENT_STRIDE
-from .fusion import fuse_content, mix_vectors
-from .generator import RENDER_HALO, make_noise
-from .tiling import Progress, memory_format_of, run_tiled
+from ..networks.model import StyleFusionModel
+from ..networks.color import keep_colors
+from ..networks.errors import InputError, ModelMismatchError
+from ..networks.feature_extractor import CONTENT_HALO, CONTENT_STRIDE, MARGIN, pad_to_stride, padded_crop, padded_size
+from ..networks.fusion import fuse_content, mix_vectors
+from ..networks.generator import RENDER_HALO, make_noise
+from ..networks.tiling import Progress, memory_format_of, run_tiled
+from ..networks.values import (ContentFeatures, StyleVector, all_finite, check_model, check_pair, check_same_model,
+                               check_value)
 
 MIN_SIZE = 64
 DEFAULT_TILE_OVERLAP = 64
-
-
-@dataclass(frozen=True)
-class ContentFeatures:
-    """SF_FEATURES: content code c = E_c(x) of an image batch, and what G needs to render it back.
-
-    ``tensor`` [B,C,⌈H/8⌉,⌈W/8⌉]; ``image`` [B,3,H,W] is the source (used by preserve_color);
-    ``source_style`` [B,D] is E_s of the source itself (the style at strength 0).
-    """
-
-    tensor: torch.Tensor
-    image: torch.Tensor
-    source_style: torch.Tensor
-    model_fingerprint: str
-    model_name: str
-
-    @property
-    def image_size(self) -> tuple[int, int]:
-        return tuple(self.image.shape[-2:])
-
-    @property
-    def visible(self) -> torch.Tensor:
-        """The content code without the mirrored margin cells: [B,C,⌈H/8⌉,⌈W/8⌉]."""
-        m = MARGIN // CONTENT_STRIDE
-        h, w = self.image_size
-        return self.tensor[..., m:m + -(-h // CONTENT_STRIDE), m:m + -(-w // CONTENT_STRIDE)]
-
-    @property
-    def batch_size(self) -> int:
-        return self.tensor.shape[0]
-
-
-@dataclass(frozen=True)
-class StyleVector:
-    """SF_STYLE: style vectors s = E_s(x) ``[B,D]`` with the model that made them and a name."""
-
-    tensor: torch.Tensor
-    model_fingerprint: str
-    model_name: str
-    name: str = "style"
-
-    @property
-    def batch_size(self) -> int:
-        return self.tensor.shape[0]
 
 
 # -- input checks ---------------------------------------------------------------------------------
@@ -116,15 +74,6 @@ def _integer_image(image: torch.Tensor, name: str) -> torch.Tensor:
     return image.float().div_(255.0)
 
 
-def all_finite(x: torch.Tensor) -> bool:
-    """``torch.isfinite(x).all()`` in one reduction pass and no full-size temporaries.
-
-    A sum is finite only if every term is (inf and NaN propagate); only when it is not — a NaN/inf,
-    or finite values so huge that the sum overflows — the exact element-wise check decides.
-    """
-    return bool(torch.isfinite(x.sum())) or bool(torch.isfinite(x).all())
-
-
 def check_mask(mask, batch: int, name: str = "mask") -> torch.Tensor:
     """Validate a mask ([H,W], [B,H,W] or [B,1,H,W]) against a batch of ``batch``; return [B|1,1,H,W] float."""
     if not isinstance(mask, torch.Tensor):
@@ -157,23 +106,6 @@ def check_unit(value: float, name: str, low: float = 0.0, high: float = 1.0) -> 
     return value
 
 
-def check_model(model, name: str = "model") -> StyleFusionModel:
-    if not isinstance(model, StyleFusionModel):
-        raise InputError(f"{name}: expected a StyleFusion model (load one with load_model), got {type(model).__name__}")
-    return model
-
-
-def check_value(value, kind: type, name: str):
-    """``value`` must be a ContentFeatures / StyleVector with finite numbers; the error names the input."""
-    if not isinstance(value, kind):
-        what = "content features (from extract_features)" if kind is ContentFeatures else "a style (from encode_style)"
-        raise InputError(f"{name}: expected {what}, got {type(value).__name__}")
-    if not all_finite(value.tensor):
-        raise InputError(f"{name}: holds NaN or infinite values; encode it again (a damaged style file or a "
-                         "diverged model produces them)")
-    return value
-
-
 def check_weights(weights, count: int, name: str = "weights") -> list[float]:
     """Mix weights: one finite number ≥ 0 per style, at least one > 0."""
     try:
@@ -187,71 +119,12 @@ def check_weights(weights, count: int, name: str = "weights") -> list[float]:
     return values
 
 
-def check_same_model(model: StyleFusionModel, value, name: str, kind: type | None = None) -> None:
-    """``value`` (a ``kind``: ContentFeatures or StyleVector; by default a style unless it is features)
-    must be finite and made by ``model``."""
-    check_model(model)
-    check_value(value, kind or (ContentFeatures if isinstance(value, ContentFeatures) else StyleVector), name)
-    if value.model_fingerprint != model.fingerprint:
-        raise ModelMismatchError(
-            f"{name}: was made by model {value.model_name} [{value.model_fingerprint[:8]}] but is used with "
-            f"model {model.display_name}; encode it again with the same model"
-        )
-
-
-def _check_pair(a, b, name_a: str, name_b: str) -> None:
-    kind = StyleVector if name_a.startswith("style") else ContentFeatures
-    check_value(a, kind, name_a)
-    check_value(b, kind, name_b)
-    if a.model_fingerprint != b.model_fingerprint:
-        raise ModelMismatchError(
-            f"{name_b}: was made by model {b.model_name} [{b.model_fingerprint[:8]}], {name_a} by model "
-            f"{a.model_name} [{a.model_fingerprint[:8]}]; use values from the same model"
-        )
-
-
 def _broadcast(batch: int, tensor: torch.Tensor, name: str) -> torch.Tensor:
     if tensor.shape[0] == batch:
         return tensor
     if tensor.shape[0] == 1:
         return tensor.expand(batch, *tensor.shape[1:])
     raise InputError(f"{name}: has a batch of {tensor.shape[0]}, expected 1 or {batch}")
-
-
-#: Mirrored margin (px, a multiple of the stride) added around every image before E_c and cropped
-#: after G: the networks' zero padding otherwise paints frame lines along the picture's edges.
-MARGIN = 32
-
-
-def _pad_to_stride(image: torch.Tensor) -> torch.Tensor:
-    """Mirror a MARGIN around ``image``, then extend right/bottom to a multiple of the stride."""
-    h, w = image.shape[-2:]
-    ph, pw = (-h) % CONTENT_STRIDE, (-w) % CONTENT_STRIDE
-    image = F.pad(image, (MARGIN, MARGIN, MARGIN, MARGIN), mode="reflect")
-    return F.pad(image, (0, pw, 0, ph), mode="replicate") if ph or pw else image
-
-
-def _padded_size(h: int, w: int) -> tuple[int, int]:
-    """Height and width of ``_pad_to_stride``'s result for an h×w image."""
-    return h + 2 * MARGIN + (-h) % CONTENT_STRIDE, w + 2 * MARGIN + (-w) % CONTENT_STRIDE
-
-
-def _padded_index(start: int, stop: int, size: int, device) -> torch.Tensor:
-    """Source rows (or columns) of rows start..stop of ``_pad_to_stride``'s result, for an axis of ``size``."""
-    i = torch.arange(start, stop, device=device).clamp_(max=size + 2 * MARGIN - 1) - MARGIN  # replicate
-    i = torch.where(i < 0, -i, i)  # reflect (without the edge pixel), as F.pad's "reflect"
-    return torch.where(i > size - 1, 2 * (size - 1) - i, i)
-
-
-def _padded_crop(image: torch.Tensor, top: int, left: int, bottom: int, right: int) -> torch.Tensor:
-    """``_pad_to_stride(image)[..., top:bottom, left:right]`` without padding the whole image.
-
-    Tiled rendering of a huge picture must not hold a padded full-size copy (or two) of it.
-    """
-    h, w = image.shape[-2:]
-    rows = _padded_index(top, bottom, h, image.device)
-    cols = _padded_index(left, right, w, image.device)
-    return image.index_select(-2, rows).index_select(-1, cols)
 
 
 def _to_model(model: StyleFusionModel, x: torch.Tensor) -> torch.Tensor:
@@ -272,7 +145,7 @@ def extract_features(
 def _extract_features(model, image, tile_size, progress, source_style) -> ContentFeatures:
     """``extract_features`` for a checked ``image`` with its source style already known."""
     net = model.feature_extractor
-    hp, wp = _padded_size(*image.shape[-2:])
+    hp, wp = padded_size(*image.shape[-2:])
     if tile_size and max(hp, wp) > tile_size:
         halo = CONTENT_HALO
 
@@ -280,14 +153,14 @@ def _extract_features(model, image, tile_size, progress, source_style) -> Conten
             top, left, bottom, right = r
             t, l = max(0, top - halo), max(0, left - halo)
             b, rr = min(hp, bottom + halo), min(wp, right + halo)
-            code = net(_to_model(model, _padded_crop(image, t, l, b, rr)))
+            code = net(_to_model(model, padded_crop(image, t, l, b, rr)))
             s = CONTENT_STRIDE
             return code[..., (top - t) // s:(bottom - t) // s, (left - l) // s:(right - l) // s]
 
         # Tiles are in image px; outputs are stride-8 cells, so assemble on the cell grid.
         code = _tiled_cells(region, hp, wp, tile_size, progress)
     else:
-        code = net(_to_model(model, _pad_to_stride(image)))
+        code = net(_to_model(model, pad_to_stride(image)))
     return ContentFeatures(code, image, source_style, model.fingerprint, model.config.name)
 
 
@@ -345,7 +218,7 @@ def fuse_features(
     a: ContentFeatures, b: ContentFeatures, weight: float = 0.5, mask: torch.Tensor | None = None, mode: str = "blend"
 ) -> ContentFeatures:
     """Fuse two content codes (B resized to A; the result has A's size). See ``fusion.fuse_content``."""
-    _check_pair(a, b, "features_a", "features_b")
+    check_pair(a, b, "features_a", "features_b")
     weight = check_unit(weight, "weight")
     batch = a.batch_size
     b_code = _broadcast(batch, b.tensor, "features_b")
@@ -363,7 +236,7 @@ def mix_styles(styles: Sequence[StyleVector], weights: Sequence[float], mode: st
         raise InputError("styles: give at least one style")
     check_value(styles[0], StyleVector, "style_1")
     for i, s in enumerate(styles[1:], start=2):
-        _check_pair(styles[0], s, "style_1", f"style_{i}")
+        check_pair(styles[0], s, "style_1", f"style_{i}")
     weights = check_weights(weights, len(styles))
     batch = max(s.batch_size for s in styles)
     tensors = [_broadcast(batch, s.tensor, f"style_{i + 1}") for i, s in enumerate(styles)]

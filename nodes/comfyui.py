@@ -14,7 +14,7 @@ import os
 import sys
 from typing import Callable
 
-from ..models import paths
+from ..storage import paths
 
 #: Model folders may hold sub-folders (Hugging Face layout) or single files; only safetensors load.
 MODEL_EXTENSIONS = {".safetensors"}

@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from ..models import ContentFeatures, extract_features, fuse_features
-from ..models.feature_extractor import CONTENT_STRIDE
-from ..models.fusion import FUSION_MODES
+from ..networks.feature_extractor import CONTENT_STRIDE
+from ..networks.fusion import FUSION_MODES
 from . import comfyui
 from .convert import cat_features, image_from_api, image_to_api, mask_to_api
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..models import InputError
-from ..models import paths
-from ..models.sources import load_model, parse_hub_source
+from ..storage import paths
+from ..storage.loading import load_model, parse_hub_source
 from . import comfyui
 
 DEVICES = ["auto", "cpu", "cuda", "mps"]

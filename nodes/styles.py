@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 
 from ..models import InputError, ModelMismatchError, StyleFusionError, StyleVector, encode_style, mix_styles
-from ..models import paths
-from ..models.fusion import MIX_MODES
-from ..models.presets import list_presets, load_preset
-from ..models.style_file import load_style, save_style
+from ..storage import paths
+from ..networks.fusion import MIX_MODES
+from ..storage.presets import list_presets, load_preset
+from ..storage.style_file import load_style, save_style
 from .convert import image_to_api, mask_to_api
 
 #: LoadStyle's entry for "no file": always listed so a workflow that uses hub_source validates.
@@ -187,7 +187,7 @@ class StyleFusionLoadStyle:
 
 def _hub_style_path(text: str) -> str:
     try:
-        from ..models.hub import ensure_style  # lazy: huggingface_hub is only needed for Hub styles
+        from ..storage.hub import ensure_style  # lazy: huggingface_hub is only needed for Hub styles
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.endswith("hub"):
             raise InputError("hub_source: Hub downloads are not available in this installation; "
@@ -195,7 +195,7 @@ def _hub_style_path(text: str) -> str:
         raise
     try:
         return ensure_style(text)
-    except StyleFusionError as exc:  # models/hub.py words its errors for an input called "style"
+    except StyleFusionError as exc:  # storage/hub.py words its errors for an input called "style"
         message = str(exc)
         if message.startswith("style:"):
             message = "hub_source:" + message[len("style:"):]

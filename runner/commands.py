@@ -30,7 +30,7 @@ def _fail(name: str, exc: BaseException) -> None:
 
 def _guarded(name: str, args: argparse.Namespace, body) -> int:
     """Run ``body()``; turn user-facing errors into one stderr line and an exit code."""
-    from ..models.errors import StyleFusionError
+    from ..networks.errors import StyleFusionError
     from .errors import WorkflowError
 
     try:
@@ -119,7 +119,7 @@ def _shown(path: str) -> str:
 
 # -- transfer / fuse ---------------------------------------------------------------------------------
 def _load_model(args: argparse.Namespace):
-    from ..models.sources import load_model
+    from ..storage.loading import load_model
 
     return load_model(args.model, args.device, args.precision, allow_paths=True)
 
@@ -145,7 +145,7 @@ def _write(images, output: str, texts: dict) -> list[str]:
 
 
 def _check_tile(tile_size: int, overlap: int = 0) -> int:
-    from ..models.errors import InputError
+    from ..networks.errors import InputError
 
     if tile_size != 0 and tile_size < 64:
         raise InputError(f"--tile-size: {tile_size} is too small; use 0 (whole image) or at least 64")
@@ -176,8 +176,8 @@ def _transfer_args(p: argparse.ArgumentParser) -> None:
 def _transfer(args: argparse.Namespace) -> int:
     def body() -> int:
         from ..models.api import extract_features, generate, transfer
-        from ..models.errors import InputError
-        from ..models.presets import load_preset
+        from ..networks.errors import InputError
+        from ..storage.presets import load_preset
 
         if (args.style is None) == (args.preset is None):
             raise InputError("style: give either a style picture or --preset NAME (not both)")

@@ -211,7 +211,7 @@ class Executor:
         except WorkflowError as exc:
             raise type(exc)(f"{node.label}: {exc}") from exc
         except Exception as exc:
-            from ..models.errors import StyleFusionError
+            from ..networks.errors import StyleFusionError
 
             # A user-facing error speaks for itself; anything else is a bug, so name its kind.
             text = str(exc) if isinstance(exc, StyleFusionError) else f"{type(exc).__name__}: {exc}"

@@ -205,7 +205,7 @@ def save_image(image: torch.Tensor, path: str, texts: Mapping[str, object] | Non
     Written atomically (a killed process never leaves a half-written picture under ``path``); with
     ``exclusive`` an existing ``path`` is never replaced (FileExistsError instead).
     """
-    from ..models.weights import atomic_path
+    from ..storage.weights import atomic_path
 
     ext = os.path.splitext(path)[1].lower()
     fmt = "PNG" if ext == ".png" or not ext else "JPEG" if ext in (".jpg", ".jpeg") else Image.registered_extensions().get(ext)

@@ -133,7 +133,7 @@ def read_workflow_file(path: str) -> Any:
             raise WorkflowFileError(f"{path}: this PNG holds no ComfyUI workflow (no 'workflow' or 'prompt' text chunk)")
         where = f"{path} (embedded workflow)"
     else:
-        from ..models.weights import MAX_JSON_BYTES, read_capped
+        from ..storage.weights import MAX_JSON_BYTES, read_capped
 
         # Regular files only, read with a cap: a FIFO would hang, /dev/zero would fill the memory.
         data = read_capped(path, MAX_JSON_BYTES, "workflow file", WorkflowFileError)

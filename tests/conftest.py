@@ -16,7 +16,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
 from stylefusion.models import TINY_CONFIG, StyleFusionModel  # noqa: E402
-from stylefusion.models import sources  # noqa: E402
+from stylefusion.storage import loading as sources  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -18,8 +18,8 @@ import torch
 from stylefusion import bench
 from stylefusion.cli import main
 from stylefusion.models import encode_style, extract_features, generate, transfer
-from stylefusion.models.errors import ModelNotFoundError
-from stylefusion.models.layers import reference_forward
+from stylefusion.networks.errors import ModelNotFoundError
+from stylefusion.networks.layers import reference_forward
 
 from conftest import make_image
 
@@ -105,7 +105,7 @@ def test_a_failed_peer_import_is_reported_not_raised(monkeypatch):
 
 
 def test_falls_back_to_a_random_default_model_and_says_so(monkeypatch):
-    from stylefusion.models import sources
+    from stylefusion.storage import loading as sources
 
     def missing(*args, **kwargs):
         raise ModelNotFoundError("model: no bundled model is installed")

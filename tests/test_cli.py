@@ -215,7 +215,7 @@ def test_fuse_errors(capsys, tmp_path, tiny_model_dir):
 
 
 def test_transfer_default_model_is_the_bundled_one(capsys, tmp_path, monkeypatch):
-    from stylefusion.models import paths
+    from stylefusion.storage import paths
 
     monkeypatch.setattr(paths, "BUNDLED_DIR", str(tmp_path / "no-bundled-models"))
     content = write_picture(tmp_path / "content.png")

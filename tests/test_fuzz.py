@@ -20,12 +20,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stylefusion import nodes as pack_nodes
-from stylefusion.models import InputError, ModelFormatError, StyleFusionConfig, StyleVector, TINY_CONFIG
-from stylefusion.models import api
-from stylefusion.models.bundle import StyleFusionModel, expected_shapes
-from stylefusion.models.config import MAX_COUNT, MAX_SIZE
-from stylefusion.models.style_file import STYLE_KEY, load_style
-from stylefusion.models.weights import read_safetensors, write_safetensors
+from stylefusion.models import InputError, ModelFormatError, StyleFusionConfig, StyleVector, TINY_CONFIG, api
+from stylefusion.networks.model import StyleFusionModel, expected_shapes
+from stylefusion.networks.config import MAX_COUNT, MAX_SIZE
+from stylefusion.storage.style_file import STYLE_KEY, load_style
+from stylefusion.storage.weights import read_safetensors, write_safetensors
 from stylefusion.runner.core_nodes import RunContext, use_context
 from stylefusion.runner.errors import WorkflowError
 from stylefusion.runner.executor import Executor, parse_setting

@@ -19,11 +19,11 @@ from safetensors.torch import save_file
 
 from stylefusion.cli import main as cli_main
 from stylefusion.models import TINY_CONFIG, StyleFusionModel, StyleVector
-from stylefusion.models import hub as sf_hub
-from stylefusion.models import sources
-from stylefusion.models.errors import InputError, ModelFormatError, ModelNotFoundError
-from stylefusion.models.sources import parse_hub_source
-from stylefusion.models.style_file import load_style, save_style
+from stylefusion.storage import hub as sf_hub
+from stylefusion.storage import loading as sources
+from stylefusion.networks.errors import InputError, ModelFormatError, ModelNotFoundError
+from stylefusion.storage.loading import parse_hub_source
+from stylefusion.storage.style_file import load_style, save_style
 
 from fake_hub import FakeHub  # tests/ is on sys.path (pytest rootdir conftest)
 
@@ -492,8 +492,8 @@ def test_push_cli(hub, tiny_model_dir, tmp_path, capsys):
 # -- style packs (issue 11) -------------------------------------------------------------------------
 def test_style_pack_round_trip_push_download_list_use_refuse_offline(hub, tmp_path, tiny_model, isolated_models_dir,
                                                                     capsys, monkeypatch):
-    from stylefusion.models.presets import list_presets, load_preset, model_styles_folder
-    from stylefusion.models.errors import ModelMismatchError
+    from stylefusion.storage.presets import list_presets, load_preset, model_styles_folder
+    from stylefusion.networks.errors import ModelMismatchError
     from stylefusion.nodes import NODE_CLASS_MAPPINGS
     from stylefusion.styles_commands import build_presets
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from stylefusion.models.color import lab_color_transfer, lab_to_rgb, rgb_to_lab
+from stylefusion.networks.color import lab_color_transfer, lab_to_rgb, rgb_to_lab
 from stylefusion.training import judge as J
 from stylefusion.training.dataset import is_held_out
 

@@ -26,7 +26,7 @@ from stylefusion.models import (
     mix_styles,
     transfer,
 )
-from stylefusion.models.config import FORMAT_VERSION
+from stylefusion.networks.config import FORMAT_VERSION
 
 from conftest import make_image
 
@@ -93,7 +93,7 @@ def test_strength_zero_uses_the_photos_own_style(tiny_model):
 
 
 def test_preserve_color_keeps_the_photos_chroma(tiny_model):
-    from stylefusion.models.color import rgb_to_ycbcr
+    from stylefusion.networks.color import rgb_to_ycbcr
 
     c, s = make_image(1, 64, 64), make_image(1, 64, 64, seed=4)
     feats = extract_features(tiny_model, c)
@@ -268,7 +268,7 @@ def test_truncated_or_foreign_weights_are_refused(tiny_model, tmp_path):
 def test_save_is_atomic_and_leaves_no_temp_files(tiny_model, tmp_path, monkeypatch):
     folder = tiny_model.save_pretrained(tmp_path / "m")
     before = open(os.path.join(folder, "model.safetensors"), "rb").read()
-    import stylefusion.models.weights as weights
+    import stylefusion.storage.weights as weights
 
     def broken_save(tensors, path, metadata=None):
         with open(path, "wb") as fh:
@@ -340,7 +340,7 @@ def test_out_of_range_numbers_are_refused(tiny_model):
 
 def test_flops_and_parameters_stated_in_docstrings_match_the_default_model():
     """The docstrings promise ≈5.0 (E_c) + 9.7 (G) GFLOPs/MP; keep them honest."""
-    from stylefusion.models.layers import mac_count
+    from stylefusion.networks.layers import mac_count
 
     model = StyleFusionModel(StyleFusionConfig())
     x = torch.rand(1, 3, 128, 128)
@@ -350,7 +350,7 @@ def test_flops_and_parameters_stated_in_docstrings_match_the_default_model():
 
 
 def test_parameter_counts_stated_in_docstrings():
-    from stylefusion.models.discriminator import Discriminator
+    from stylefusion.networks.discriminator import Discriminator
 
     model = StyleFusionModel(StyleFusionConfig())
     counts = {n: sum(p.numel() for p in getattr(model, n).parameters())

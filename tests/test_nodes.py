@@ -10,7 +10,8 @@ import types
 import pytest
 import torch
 
-from stylefusion.models import TINY_CONFIG, InputError, ModelMismatchError, StyleFusionModel, StyleVector, paths
+from stylefusion.models import TINY_CONFIG, InputError, ModelMismatchError, StyleFusionModel, StyleVector
+from stylefusion.storage import paths
 from stylefusion.nodes import NODE_CLASS_MAPPINGS, comfyui
 from stylefusion.nodes.styles import NO_STYLE
 
@@ -182,23 +183,23 @@ def test_load_style_refuses_traversal_and_unknown_names(model):
 
 
 def test_load_style_from_hub_source_goes_through_models_hub(model, monkeypatch, tmp_path):
-    from stylefusion.models.style_file import save_style
+    from stylefusion.storage.style_file import save_style
 
     path = save_style(style_of(model), tmp_path / "downloaded.safetensors")
     asked = []
-    fake_hub = types.ModuleType("stylefusion.models.hub")
+    fake_hub = types.ModuleType("stylefusion.storage.hub")
     fake_hub.ensure_style = lambda text: asked.append(text) or path
-    monkeypatch.setitem(sys.modules, "stylefusion.models.hub", fake_hub)
+    monkeypatch.setitem(sys.modules, "stylefusion.storage.hub", fake_hub)
     loaded = run("StyleFusionLoadStyle", style=NO_STYLE, hub_source=" someone/styles@v1:oil/van_gogh.safetensors ")[0]
     assert asked == ["someone/styles@v1:oil/van_gogh.safetensors"]
     assert loaded.model_fingerprint == model.fingerprint
 
 
 def test_hub_source_errors_name_the_hub_source_input(model):
-    pytest.importorskip("stylefusion.models.hub")
+    pytest.importorskip("stylefusion.storage.hub")
     with pytest.raises(InputError, match="^hub_source: .*no-colon"):
         run("StyleFusionLoadStyle", style=NO_STYLE, hub_source="no-colon")
-    # Tests run with HF_HUB_OFFLINE=1: a style that is not downloaded yet says so (models/hub.py words it).
+    # Tests run with HF_HUB_OFFLINE=1: a style that is not downloaded yet says so (storage/hub.py words it).
     with pytest.raises(FileNotFoundError, match="^hub_source: .*someone/styles"):
         run("StyleFusionLoadStyle", style=NO_STYLE, hub_source="someone/styles:oil.safetensors")
 
@@ -440,7 +441,7 @@ def test_comfyui_device_progress_and_interrupts(fake_comfy, model_name, tiny_mod
 
 def test_importing_the_pack_builds_no_model():
     code = (
-        "import stylefusion.models.bundle as b\n"
+        "import stylefusion.networks.model as b\n"
         "def boom(*a, **k): raise SystemExit('a model was built at import')\n"
         "b.StyleFusionModel.__init__ = boom\n"
         "b.StyleFusionModel.from_pretrained = boom\n"

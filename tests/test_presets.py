@@ -12,10 +12,10 @@ from PIL import Image
 
 from stylefusion.cli import main
 from stylefusion.models import StyleFusionModel, TINY_CONFIG
-from stylefusion.models.errors import InputError, ModelMismatchError
-from stylefusion.models.paths import bundled_models
-from stylefusion.models.presets import (INDEX_NAME, list_presets, load_preset, model_styles_folder, read_index)
-from stylefusion.models.style_file import load_style
+from stylefusion.networks.errors import InputError, ModelMismatchError
+from stylefusion.storage.paths import bundled_models
+from stylefusion.storage.presets import (INDEX_NAME, list_presets, load_preset, model_styles_folder, read_index)
+from stylefusion.storage.style_file import load_style
 from stylefusion.nodes import NODE_CLASS_MAPPINGS
 from stylefusion.styles_commands import RECIPES, build_presets, read_recipes
 

@@ -18,11 +18,12 @@ import torch
 from PIL import Image
 
 from stylefusion.cli import main
-from stylefusion.models import InputError, ModelFormatError, StyleFusionModel, TINY_CONFIG, StyleVector
-from stylefusion.models import api, paths
-from stylefusion.models.bundle import WEIGHTS_NAME
-from stylefusion.models.style_file import load_style, save_style
-from stylefusion.models.weights import MAX_HEADER_BYTES, atomic_path, read_safetensors, write_safetensors
+from stylefusion.models import InputError, ModelFormatError, StyleFusionModel, TINY_CONFIG, StyleVector, api
+from stylefusion.storage import paths
+from stylefusion.networks.model import WEIGHTS_NAME
+from stylefusion.networks.feature_extractor import pad_to_stride, padded_crop, padded_size
+from stylefusion.storage.style_file import load_style, save_style
+from stylefusion.storage.weights import MAX_HEADER_BYTES, atomic_path, read_safetensors, write_safetensors
 from stylefusion.runner.errors import WorkflowError
 from stylefusion.runner.executor import parse_setting, run_workflow
 from stylefusion.runner.images import read_image
@@ -114,7 +115,7 @@ def test_absurd_config_sizes_are_refused_before_anything_is_built(tiny_model_dir
 
 
 def test_config_within_caps_but_not_the_file_is_refused_from_the_header(tiny_model_dir, monkeypatch):
-    from stylefusion.models import bundle
+    from stylefusion.networks import model as bundle
 
     config_path = os.path.join(tiny_model_dir, "config.json")
     data = json.load(open(config_path))
@@ -149,7 +150,7 @@ def test_workflow_file_must_be_a_regular_file(capsys, tmp_path, special):
 
 
 def test_oversized_workflow_file_is_refused(capsys, tmp_path, monkeypatch):
-    from stylefusion.models import weights
+    from stylefusion.storage import weights
 
     monkeypatch.setattr(weights, "MAX_JSON_BYTES", 1000)
     path = tmp_path / "big.json"
@@ -161,10 +162,10 @@ def test_oversized_workflow_file_is_refused(capsys, tmp_path, monkeypatch):
 def test_tiled_padded_crops_equal_the_padded_image():
     for h, w in [(64, 64), (70, 99), (131, 257)]:
         x = torch.rand(1, 3, h, w)
-        full = api._pad_to_stride(x)
-        assert tuple(full.shape[-2:]) == api._padded_size(h, w)
+        full = pad_to_stride(x)
+        assert tuple(full.shape[-2:]) == padded_size(h, w)
         for t, l, b, r in [(0, 0, *full.shape[-2:]), (5, 7, 40, 90), (full.shape[-2] - 20, 3, full.shape[-2], 11)]:
-            assert torch.equal(full[..., t:b, l:r], api._padded_crop(x, t, l, b, r))
+            assert torch.equal(full[..., t:b, l:r], padded_crop(x, t, l, b, r))
 
 
 def test_tiled_transfer_matches_whole_image_with_bounded_buffers(tiny_model, image_factory):
@@ -404,7 +405,7 @@ def test_symlinked_model_folders_list_and_load(tiny_model_dir, isolated_models_d
     models = isolated_models_dir / "stylefusion"
     models.mkdir()
     os.symlink(tiny_model_dir, models / "linked")
-    from stylefusion.models.sources import load_model
+    from stylefusion.storage.loading import load_model
 
     assert "linked" in paths.list_models()
     assert load_model("linked", device="cpu").config.name == "tiny"

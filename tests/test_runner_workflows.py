@@ -21,7 +21,7 @@ from PIL import Image, ImageSequence
 
 from stylefusion import nodes as pack_nodes
 from stylefusion.cli import main
-from stylefusion.models import paths
+from stylefusion.storage import paths
 from stylefusion.runner import errors
 from stylefusion.runner.executor import run_workflow
 from stylefusion.runner.workflow import Link
@@ -45,7 +45,7 @@ SIZE_FROM = {
 
 @pytest.fixture
 def tiny_installed(isolated_models_dir, tiny_model) -> str:
-    from stylefusion.models.presets import model_styles_folder
+    from stylefusion.storage.presets import model_styles_folder
     from stylefusion.styles_commands import build_presets
 
     folder = tiny_model.save_pretrained(isolated_models_dir / "stylefusion" / "tiny")

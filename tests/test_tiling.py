@@ -13,7 +13,7 @@ import torch
 
 from stylefusion.models import extract_features, generate, transfer
 from stylefusion.models.api import encode_style
-from stylefusion.models.tiling import MIN_TILE, run_tiled, tile_starts
+from stylefusion.networks.tiling import MIN_TILE, run_tiled, tile_starts
 
 from conftest import make_image
 
@@ -98,7 +98,7 @@ def test_no_seams_along_tile_borders(noisy_model):
     with torch.no_grad():
         params = gen.style_params(style_vec.tensor)
         body = gen.body(features.tensor, params)
-        from stylefusion.models.generator import make_noise
+        from stylefusion.networks.generator import make_noise
 
         noise = make_noise(1, H, W, gen.noise_strides)
 

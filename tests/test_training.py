@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from stylefusion.models import StyleFusionModel
-from stylefusion.models.weights import read_safetensors
+from stylefusion.storage.weights import read_safetensors
 from stylefusion.training import losses
 from stylefusion.training.checkpoint import latest_checkpoint
 from stylefusion.training.config import TrainingConfig
@@ -83,7 +83,7 @@ def test_tiny_config_trains_writes_everything_and_exports(data, tmp_path):
     ema = {k[4:]: v for k, v in _nets(run).items() if k.startswith("ema.")}
     assert all(torch.equal(ema[k], v) for k, v in model.state_dict().items())
     # Export re-encodes the bundled presets with the exported weights (never stale).
-    from stylefusion.models.presets import list_presets, load_preset
+    from stylefusion.storage.presets import list_presets, load_preset
 
     presets = list_presets(model)
     assert len(presets) >= 24 and {p.model_fingerprint for p in presets} == {model.fingerprint}

@@ -21,8 +21,8 @@ import tempfile
 
 import torch
 
-from ..models.errors import StyleFusionError
-from ..models.weights import read_safetensors, write_safetensors, write_text
+from ..networks.errors import StyleFusionError
+from ..storage.weights import read_safetensors, write_safetensors, write_text
 
 STATS_NAME = "stats.jsonl"
 

@@ -79,8 +79,8 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
 
 @command("evaluate", "contact sheet + metrics of a model on photos × styles")(_evaluate_args)
 def _evaluate(args: argparse.Namespace) -> int:
-    from ..models.errors import InputError
-    from ..models.sources import load_model
+    from ..networks.errors import InputError
+    from ..storage.loading import load_model
     from .evaluate import evaluate
 
     for option, value, low in (("--max-content", args.max_content, 1), ("--max-style", args.max_style, 1),

@@ -11,7 +11,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
-from ..models.config import StyleFusionConfig
+from ..networks.config import StyleFusionConfig
 
 
 @dataclass
@@ -39,7 +39,7 @@ class LossWeights:
 @dataclass
 class TrainingConfig:
     model: StyleFusionConfig = field(default_factory=StyleFusionConfig)
-    """Architecture of the networks (see ``models/config.py``)."""
+    """Architecture of the networks (see ``networks/config.py``)."""
     losses: LossWeights = field(default_factory=LossWeights)
     """Weights λ of the loss terms."""
     crop_size: int = 256

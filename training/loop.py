@@ -26,10 +26,10 @@ from contextlib import nullcontext
 import torch
 import torch.nn.functional as F
 
-from ..models.bundle import StyleFusionModel
-from ..models.config import StyleFusionConfig
-from ..models.discriminator import Discriminator
-from ..models.generator import make_noise
+from ..networks.model import StyleFusionModel
+from ..networks.config import StyleFusionConfig
+from ..networks.discriminator import Discriminator
+from ..networks.generator import make_noise
 from . import distributed as dist_utils
 from . import losses as L
 from .checkpoint import (discard_empty_run_dir, latest_checkpoint, load_checkpoint, prepare_run_dir, save_checkpoint,

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models.style_encoder import VGG16_CONVS, VGG16_TAPS, VGG16Features
+from ..networks.style_encoder import VGG16_CONVS, VGG16_TAPS, VGG16Features
 
 # EfficientNet-Lite0 stages: (repeats, kernel, stride, expand, in, out) — the B0 layout without SE.
 _LITE0_BLOCKS = [

@@ -29,8 +29,8 @@ from dataclasses import asdict, dataclass, field
 import torch
 import torch.nn.functional as F
 
-from ..models.layers import channel_stats
-from ..models.weights import atomic_path
+from ..networks.layers import channel_stats
+from ..storage.weights import atomic_path
 from .losses import gram
 from .samples import grid_image
 
@@ -81,7 +81,7 @@ def load_network(name: str, depth: int) -> torch.nn.Module:
     from . import perceptual as P
 
     if name == "hed_vgg16":
-        from ..models.style_encoder import VGG16_TAPS
+        from ..networks.style_encoder import VGG16_TAPS
 
         net = P.load_hed_vgg16(VGG16_TAPS[:depth])
     else:

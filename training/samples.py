@@ -9,8 +9,8 @@ import torch
 from PIL import Image
 
 from ..models.api import transfer
-from ..models.bundle import StyleFusionModel
-from ..models.weights import atomic_path
+from ..networks.model import StyleFusionModel
+from ..storage.weights import atomic_path
 
 
 def to_pil(image: torch.Tensor) -> Image.Image:

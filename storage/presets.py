@@ -27,9 +27,9 @@ import json
 import os
 from dataclasses import dataclass, field, replace
 
-from .api import StyleVector, check_same_model
-from .bundle import StyleFusionModel
-from .errors import InputError, ModelFormatError, ModelMismatchError
+from ..networks.values import StyleVector, check_same_model
+from ..networks.model import StyleFusionModel
+from ..networks.errors import InputError, ModelFormatError, ModelMismatchError
 from .paths import STYLES_KIND, bundled_models, folders
 from .style_file import load_style
 from .weights import write_text

@@ -80,3 +80,40 @@ class FeatureExtractor(nn.Module):
         x[:, :, :, 0] += left[:, None]
         x[:, :, 0, 0] -= corner
         return self.net[2:](x)
+
+
+# -- padding: the mirrored margin around every picture E_c reads --------------------------------------
+#: Mirrored margin (px, a multiple of the stride) added around every image before E_c and cropped
+#: after G: the networks' zero padding otherwise paints frame lines along the picture's edges.
+MARGIN = 32
+
+
+def pad_to_stride(image: torch.Tensor) -> torch.Tensor:
+    """Mirror a MARGIN around ``image``, then extend right/bottom to a multiple of the stride."""
+    h, w = image.shape[-2:]
+    ph, pw = (-h) % CONTENT_STRIDE, (-w) % CONTENT_STRIDE
+    image = F.pad(image, (MARGIN, MARGIN, MARGIN, MARGIN), mode="reflect")
+    return F.pad(image, (0, pw, 0, ph), mode="replicate") if ph or pw else image
+
+
+def padded_size(h: int, w: int) -> tuple[int, int]:
+    """Height and width of ``pad_to_stride``'s result for an h×w image."""
+    return h + 2 * MARGIN + (-h) % CONTENT_STRIDE, w + 2 * MARGIN + (-w) % CONTENT_STRIDE
+
+
+def padded_index(start: int, stop: int, size: int, device) -> torch.Tensor:
+    """Source rows (or columns) of rows start..stop of ``pad_to_stride``'s result, for an axis of ``size``."""
+    i = torch.arange(start, stop, device=device).clamp_(max=size + 2 * MARGIN - 1) - MARGIN  # replicate
+    i = torch.where(i < 0, -i, i)  # reflect (without the edge pixel), as F.pad's "reflect"
+    return torch.where(i > size - 1, 2 * (size - 1) - i, i)
+
+
+def padded_crop(image: torch.Tensor, top: int, left: int, bottom: int, right: int) -> torch.Tensor:
+    """``pad_to_stride(image)[..., top:bottom, left:right]`` without padding the whole image.
+
+    Tiled rendering of a huge picture must not hold a padded full-size copy (or two) of it.
+    """
+    h, w = image.shape[-2:]
+    rows = padded_index(top, bottom, h, image.device)
+    cols = padded_index(left, right, w, image.device)
+    return image.index_select(-2, rows).index_select(-1, cols)

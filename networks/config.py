@@ -111,7 +111,7 @@ class StyleFusionConfig:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "StyleFusionConfig":
-        from .weights import MAX_JSON_BYTES, read_capped  # weights imports torch; config stays light
+        from ..storage.weights import MAX_JSON_BYTES, read_capped  # weights imports torch; config stays light
 
         path = os.fspath(path)
         if not os.path.lexists(path):

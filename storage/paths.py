@@ -16,7 +16,7 @@ import os
 import stat
 from typing import Callable, Iterator
 
-from .errors import InputError
+from ..networks.errors import InputError
 
 MODELS_KIND = "stylefusion"
 STYLES_KIND = "stylefusion_styles"
@@ -26,7 +26,7 @@ KINDS = (MODELS_KIND, STYLES_KIND)
 FolderProvider = Callable[[str], list[str]]
 _provider: FolderProvider | None = None
 
-BUNDLED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")
+BUNDLED_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models", "pretrained")
 
 
 def default_models_root() -> str:

@@ -23,7 +23,7 @@ from .errors import ModelFormatError
 from .feature_extractor import FeatureExtractor
 from .generator import Generator
 from .style_encoder import StyleEncoder
-from .weights import check_finite, read_header, read_safetensors, refuse_pickle, write_safetensors, write_text
+from ..storage.weights import check_finite, read_header, read_safetensors, refuse_pickle, write_safetensors, write_text
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 
-from .api import StyleVector
-from .bundle import StyleFusionModel
-from .errors import InputError, ModelFormatError, ModelMismatchError
+from ..networks.values import StyleVector
+from ..networks.model import StyleFusionModel
+from ..networks.errors import InputError, ModelFormatError, ModelMismatchError
 from .weights import check_finite, read_safetensors, write_safetensors
 
 STYLE_FORMAT_VERSION = 1

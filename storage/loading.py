@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .bundle import StyleFusionModel
-from .errors import InputError, ModelNotFoundError
+from ..networks.model import StyleFusionModel
+from ..networks.errors import InputError, ModelNotFoundError
 from .paths import MODELS_KIND, bundled_models, find_in, list_models
 
 _HUB_PART = r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}"

@@ -7,7 +7,7 @@ Where files go (``<models>`` is ComfyUI's models folder, or ``$STYLEFUSION_MODEL
     owner/name[@rev]:styles/x.safetensors → <models>/stylefusion_styles/owner--name[@rev]/styles/x.safetensors
                                               (+ .stylefusion-source.json in owner--name[@rev]/)
     owner/pack[@rev] (a style pack: a repo   → <models>/stylefusion_styles/owner--pack[@rev]/
-      with presets.json, see models/presets.py)  presets.json, *.safetensors, thumbnails/*.jpg, README.md
+      with presets.json, see storage/presets.py)  presets.json, *.safetensors, thumbnails/*.jpg, README.md
 
 ``.stylefusion-source.json`` records the repo, the revision asked for, the commit actually downloaded
 and each file's size and sha256.
@@ -57,12 +57,12 @@ from huggingface_hub.utils import (
 )
 from huggingface_hub.utils import tqdm as hf_tqdm
 
-from .api import StyleVector
-from .bundle import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, StyleFusionModel, default_card
-from .errors import InputError, ModelFormatError, ModelNotFoundError, StyleFusionError
+from ..networks.values import StyleVector
+from ..networks.model import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, StyleFusionModel, default_card
+from ..networks.errors import InputError, ModelFormatError, ModelNotFoundError, StyleFusionError
 from .paths import MODELS_KIND, STYLES_KIND, folders, safe_join
 from .presets import INDEX_NAME, THUMBNAILS_DIR, read_index
-from .sources import HubSource, parse_hub_source
+from .loading import HubSource, parse_hub_source
 from .style_file import load_style
 from .weights import PICKLE_SUFFIXES, read_safetensors
 
