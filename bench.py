@@ -419,7 +419,7 @@ def _generator_method(model, content, style):
 
     def run():
         with torch.no_grad():
-            return model.generator(model.feature_extractor(content), style_vector, noise)
+            return model.generator(model.feature_extractor(content, fused=True), style_vector, noise, fused=True)
 
     macs = model_macs(model, content.shape[-2], content.shape[-1])
     gflop = 2 * (macs["feature_extractor"] + macs["generator"]) * content.shape[0] / 1e9

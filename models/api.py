@@ -14,6 +14,7 @@ photo) to the target style (1). The same inputs and seed give the same output.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import replace
 from typing import Sequence
@@ -22,17 +23,15 @@ import torch
 import torch.nn.functional as F
 
 from ..networks.model import StyleFusionModel
-from ..networks.color import keep_colors
-from ..networks.errors import InputError, ModelMismatchError
-from ..networks.feature_extractor import CONTENT_HALO, CONTENT_STRIDE, MARGIN, pad_to_stride, padded_crop, padded_size
+from ..networks.errors import InputError
 from ..networks.fusion import fuse_content, mix_vectors
-from ..networks.generator import RENDER_HALO, make_noise
-from ..networks.tiling import Progress, memory_format_of, run_tiled
+from ..networks.feature_extractor import padded_size
+from ..networks.generator import DEFAULT_TILE_OVERLAP, STREAM_ABOVE_PIXELS
+from ..networks.tiling import Progress
 from ..networks.values import (ContentFeatures, StyleVector, all_finite, check_model, check_pair, check_same_model,
                                check_value)
 
 MIN_SIZE = 64
-DEFAULT_TILE_OVERLAP = 64
 
 
 # -- input checks ---------------------------------------------------------------------------------
@@ -144,45 +143,8 @@ def extract_features(
 
 def _extract_features(model, image, tile_size, progress, source_style) -> ContentFeatures:
     """``extract_features`` for a checked ``image`` with its source style already known."""
-    net = model.feature_extractor
-    hp, wp = padded_size(*image.shape[-2:])
-    if tile_size and max(hp, wp) > tile_size:
-        halo = CONTENT_HALO
-
-        def region(r):
-            top, left, bottom, right = r
-            t, l = max(0, top - halo), max(0, left - halo)
-            b, rr = min(hp, bottom + halo), min(wp, right + halo)
-            code = net(_to_model(model, padded_crop(image, t, l, b, rr)))
-            s = CONTENT_STRIDE
-            return code[..., (top - t) // s:(bottom - t) // s, (left - l) // s:(right - l) // s]
-
-        # Tiles are in image px; outputs are stride-8 cells, so assemble on the cell grid.
-        code = _tiled_cells(region, hp, wp, tile_size, progress)
-    else:
-        code = net(_to_model(model, pad_to_stride(image)))
+    code = model.feature_extractor.encode(image, tile_size, progress, fused=model.fused)
     return ContentFeatures(code, image, source_style, model.fingerprint, model.config.name)
-
-
-def _tiled_cells(region, height: int, width: int, tile: int, progress) -> torch.Tensor:
-    """Run a stride-8 region function over tiles without overlap (its halo makes tiles exact)."""
-    s = CONTENT_STRIDE
-    tile = max(s * 8, tile // s * s)
-    total = math.ceil(height / tile) * math.ceil(width / tile)
-    done = 0
-    code = None
-    for top in range(0, height, tile):
-        for left in range(0, width, tile):
-            bottom, right = min(top + tile, height), min(left + tile, width)
-            piece = region((top, left, bottom, right))
-            if code is None:  # written in place: no per-row and final concatenated copies
-                code = piece.new_empty(piece.shape[0], piece.shape[1], height // s, width // s)
-                code = code.contiguous(memory_format=memory_format_of(piece))
-            code[..., top // s:bottom // s, left // s:right // s] = piece
-            done += 1
-            if progress is not None:
-                progress(done, total)
-    return code
 
 
 @torch.no_grad()
@@ -268,70 +230,30 @@ def generate(
     """
     check_same_model(model, features, "features", ContentFeatures)
     check_same_model(model, style, "style", StyleVector)
-    strength = check_unit(strength, "strength")
-    batch = features.batch_size
-    gen = model.generator
-    content = _to_model(model, features.tensor)
-    source = _to_model(model, features.source_style)
+    return _generate(model, features.tensor, features.image, features.source_style, style, check_unit(strength, "strength"),
+                     preserve_color, seed, style_b, mask, tile_size, tile_overlap, progress)
+
+
+def _generate(model, code, image, source_style, style, strength, preserve_color, seed, style_b, mask, tile_size,
+              tile_overlap, progress) -> torch.Tensor:
+    """``generate`` for a checked code (or a ``CodeRegion``) of ``image`` [B,3,H,W]: the rest of the
+    checks, then G (``Generator.generate``)."""
+    batch = image.shape[0]
     target = _to_model(model, style.tensor)
-    if strength == 1.0 and target.shape[0] == 1:
-        # One style for the whole batch: its parameters broadcast, so a batch renders with one set of
-        # modulated weights (s + (t − s)·1 = t).
-        params = gen.style_params(target)
-    else:
+    if strength != 1.0 or target.shape[0] != 1:
         target = _broadcast(batch, target, "style")
-        params = gen.style_params(source + (target - source) * strength)
-    hp, wp = content.shape[-2] * CONTENT_STRIDE, content.shape[-1] * CONTENT_STRIDE
+    target_b = m = None
     if style_b is not None or mask is not None:
         if style_b is None or mask is None:
             raise InputError("style_b: a second style needs a mask saying where it goes (and a mask needs style_b)")
         check_same_model(model, style_b, "style_b", StyleVector)
-        m = check_mask(mask, batch, "mask")
-        h, w = features.image_size
-        m = F.interpolate(m, size=(h, w), mode="bilinear", align_corners=False)
-        m = F.pad(m, (MARGIN, wp - w - MARGIN, MARGIN, hp - h - MARGIN), mode="replicate")
+        m = F.interpolate(check_mask(mask, batch, "mask"), size=image.shape[-2:], mode="bilinear", align_corners=False)
         m = _to_model(model, _broadcast(batch, m, "mask"))
         target_b = _to_model(model, _broadcast(batch, style_b.tensor, "style_b"))
-        params = gen.blend_params(params, gen.style_params(source + (target_b - source) * strength), m)
-    noise = make_noise(seed, hp, wp, gen.noise_strides, model.device, model.dtype)
-    body = gen.body(content, params)
-
-    tiled = bool(tile_size) and max(hp, wp) > tile_size
-    if tiled:
-        halo = RENDER_HALO
-        s = CONTENT_STRIDE
-
-        def region(r):
-            top, left, bottom, right = r
-            t, l = max(0, top - halo), max(0, left - halo)
-            b, rr = min(hp, bottom + halo), min(wp, right + halo)
-            p = [_slice_param(q, t, l, b, rr) for q in params]
-            z = [n[..., t // k:b // k, l // k:rr // k] for n, k in zip(noise, gen.noise_strides)]
-            out = gen.render(body[..., t // s:b // s, l // s:rr // s], p, z)
-            return out[..., top - t:bottom - t, left - l:right - l]
-
-        image = run_tiled(region, hp, wp, tile_size, tile_overlap, CONTENT_STRIDE, progress)
-    else:
-        image = gen.render(body, params, noise)
-    h, w = features.image_size
-    image = image[..., MARGIN:MARGIN + h, MARGIN:MARGIN + w].float()
-    if preserve_color:
-        _keep_colors_in_place(image, features.image)
-    return image.clamp_(0, 1)  # G's raw output is thumbnail + residual; clamp in place, no extra copy
-
-
-def _keep_colors_in_place(image: torch.Tensor, original: torch.Tensor, rows: int = 256) -> None:
-    """``image[:] = keep_colors(image, original)`` band by band: no full-size colour-space copies."""
-    for top in range(0, image.shape[-2], rows):
-        band = image[..., top:top + rows, :]
-        band.copy_(keep_colors(band, original[..., top:top + rows, :].to(band)))
-
-
-def _slice_param(param, top, left, bottom, right):
-    if isinstance(param, tuple):  # region style: crop the mask to the tile
-        a, b, mask = param
-        return a, b, mask[..., top:bottom, left:right]
-    return param
+    code = code if callable(code) else _to_model(model, code)
+    return model.generator.generate(
+        code, _to_model(model, source_style), target, tuple(image.shape[-2:]), strength, seed, target_b, m,
+        image if preserve_color else None, tile_size, tile_overlap, progress, fused=model.fused)
 
 
 def transfer(
@@ -350,14 +272,20 @@ def transfer(
     content = check_image(content, "content")
     style_vec = encode_style(model, check_image(style, "style"))
     with torch.no_grad():
-        if check_unit(strength, "strength") == 1.0:
+        strength = check_unit(strength, "strength")
+        if strength == 1.0:
             # At full strength the content's own style drops out (s + (t − s)·1 = t): skip E_s on it.
             source_style = _to_model(model, _broadcast(content.shape[0], style_vec.tensor, "style"))
         else:
             source_style = model.style_encoder(_to_model(model, content))
-        features = _extract_features(model, content, tile_size, None, source_style)
-    return generate(model, features, style_vec, strength, preserve_color, seed,
-                    tile_size=tile_size, tile_overlap=tile_overlap, progress=progress)
+        E_c = model.feature_extractor
+        if tile_size and math.prod(padded_size(*content.shape[-2:])) > STREAM_ABOVE_PIXELS:
+            # Too large to hold its stride-8 maps: G asks E_c for the code of each region it renders.
+            code = functools.partial(E_c.encode_region, content, fused=model.fused)
+        else:
+            code = E_c.encode(content, tile_size, None, fused=model.fused)
+    return _generate(model, code, content, source_style, style_vec, strength, preserve_color, seed, None, None,
+                     tile_size, tile_overlap, progress)
 
 
 def fuse_images(

@@ -8,8 +8,9 @@ style's palette and renders detail and texture over it, so the layout of the pho
 briefly trained G, and fusing two codes also fuses their colour layouts. No normalisation layers,
 so the network is local and can run tile by tile exactly.
 
-At inference (autograd off) the first two steps run as one conv on the raw image — see
-``_forward_inference`` — which is the same function within float rounding, about 3x faster.
+``fused`` (inference) runs the first two steps as one conv on the raw image — see
+``_folded_first_conv`` — the same function within float rounding, about 3x faster.
+``encode`` is E_c as the API runs it: the mirrored margin around the picture, and tiles for huge ones.
 
 Cost with the default config (32/96 channels): ≈ 2.5 k MACs per input pixel ≈ 5.0 GFLOPs per
 megapixel; ≈ 0.12 M parameters. Receptive field: 51 px (radius 25).
@@ -17,12 +18,15 @@ megapixel; ≈ 0.12 M parameters. Receptive field: 51 px (radius 25).
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .config import StyleFusionConfig
-from .layers import conv3x3, fast_inference, lrelu
+from .layers import conv3x3, lrelu
+from .tiling import Progress, memory_format_of
 
 #: Downsampling factor between an image and its content code.
 CONTENT_STRIDE = 8
@@ -46,18 +50,40 @@ class FeatureExtractor(nn.Module):
         self.learned_channels = c8
         self.out_channels = c8 + 3
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
+    def forward(self, image: torch.Tensor, fused: bool = False) -> torch.Tensor:
+        """[B,3,H,W] → [B,C+3,H/8,W/8]; ``fused`` (no autograd) returns it channels-last."""
         thumbnail = F.avg_pool2d(image, CONTENT_STRIDE)
-        if fast_inference() and image.shape[-2] % 4 == 0 and image.shape[-1] % 4 == 0:
-            code = self._forward_inference(image)
-            # Both halves channels-last, so the joined code is too (G's fast route works in it).
+        if fused and image.shape[-2] % 4 == 0 and image.shape[-1] % 4 == 0:
+            code = self.net[2:](self._folded_first_conv(image))
+            # Both halves channels-last, so the joined code is too (G's fused route works in it).
             thumbnail = thumbnail.contiguous(memory_format=torch.channels_last)
         else:
             code = self.net(image * 2 - 1)
         return torch.cat([code, thumbnail.to(code.dtype)], dim=1)
 
-    def _forward_inference(self, image: torch.Tensor) -> torch.Tensor:
-        """``net(image * 2 - 1)`` without touching the full-resolution image more than once.
+    def encode(self, image: torch.Tensor, tile_size: int = 0, progress: Progress | None = None,
+               fused: bool = True) -> torch.Tensor:
+        """The content code of a whole picture [B,3,H,W] (any size): E_c on the picture with its
+        mirrored MARGIN (``pad_to_stride``), [B,C+3,(H+2·MARGIN)/8↑,(W+2·MARGIN)/8↑]. ``tile_size`` > 0
+        runs it tile by tile (each with a CONTENT_HALO, so the result is the same) to bound memory."""
+        hp, wp = padded_size(*image.shape[-2:])
+        if not tile_size or max(hp, wp) <= tile_size:
+            return self(pad_to_stride(image).to(self.net[1].weight), fused)
+        return _tiled_cells(lambda *region: self.encode_region(image, *region, fused=fused), hp, wp, tile_size, progress)
+
+    def encode_region(self, image: torch.Tensor, top: int, left: int, bottom: int, right: int,
+                      fused: bool = True) -> torch.Tensor:
+        """The code of rows top..bottom and columns left..right (px, multiples of 8) of the padded
+        picture, exactly as ``encode`` computes it: E_c runs on the region with a CONTENT_HALO."""
+        hp, wp = padded_size(*image.shape[-2:])
+        t, l = max(0, top - CONTENT_HALO), max(0, left - CONTENT_HALO)
+        b, r = min(hp, bottom + CONTENT_HALO), min(wp, right + CONTENT_HALO)
+        code = self(padded_crop(image, t, l, b, r).to(self.net[1].weight), fused)
+        s = CONTENT_STRIDE
+        return code[..., (top - t) // s:(bottom - t) // s, (left - l) // s:(right - l) // s]
+
+    def _folded_first_conv(self, image: torch.Tensor) -> torch.Tensor:
+        """``net[:2](image * 2 - 1)`` without touching the full-resolution image more than once.
 
         PixelUnshuffle(2) + a 3x3 stride-2 conv equals a 6x6 stride-4 conv on the image (tap
         (2·di + a, 2·dj + b) of channel c is tap (di, dj) of unshuffled channel 4c + 2a + b), and
@@ -79,7 +105,7 @@ class FeatureExtractor(nn.Module):
         x[:, :, 0, :] += top[:, None]
         x[:, :, :, 0] += left[:, None]
         x[:, :, 0, 0] -= corner
-        return self.net[2:](x)
+        return x
 
 
 # -- padding: the mirrored margin around every picture E_c reads --------------------------------------
@@ -117,3 +143,25 @@ def padded_crop(image: torch.Tensor, top: int, left: int, bottom: int, right: in
     rows = padded_index(top, bottom, h, image.device)
     cols = padded_index(left, right, w, image.device)
     return image.index_select(-2, rows).index_select(-1, cols)
+
+
+def _tiled_cells(region, height: int, width: int, tile: int, progress: Progress | None) -> torch.Tensor:
+    """Run a stride-8 ``region(top, left, bottom, right)`` over tiles without overlap (its halo makes
+    tiles exact), writing each into one code in place: no per-row and final concatenated copies."""
+    s = CONTENT_STRIDE
+    tile = max(s * 8, tile // s * s)
+    total = math.ceil(height / tile) * math.ceil(width / tile)
+    done = 0
+    code = None
+    for top in range(0, height, tile):
+        for left in range(0, width, tile):
+            bottom, right = min(top + tile, height), min(left + tile, width)
+            piece = region(top, left, bottom, right)
+            if code is None:
+                code = piece.new_empty(piece.shape[0], piece.shape[1], height // s, width // s)
+                code = code.contiguous(memory_format=memory_format_of(piece))
+            code[..., top // s:bottom // s, left // s:right // s] = piece
+            done += 1
+            if progress is not None:
+                progress(done, total)
+    return code

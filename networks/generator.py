@@ -16,22 +16,35 @@ added to the bilinearly upsampled recoloured thumbnail. Being local,
 Default config: ≈ 4.8 k MACs per output pixel ≈ 9.7 GFLOPs per megapixel; ≈ 0.40 M parameters.
 Receptive field of ``render``: about 28 output px (radius 14) — the tiling halo below is larger.
 
+``generate`` is G as the API runs it: strength, region styles, noise from a seed, tiles, the margin.
+
 Training plays the min-max game of the paper with the discriminator D (see ``discriminator.py``):
 min_G max_D 𝓛(G,D) = E[log D(x)] + E[log(1 − D(G(z)))].
 """
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .color import rgb_to_ycbcr, ycbcr_to_rgb
+from .color import keep_colors, rgb_to_ycbcr, ycbcr_to_rgb
 from .config import StyleFusionConfig
-from .layers import AdaINResBlock, ModulatedConv, SmoothUp, channel_stats, fast_inference
+from .feature_extractor import CONTENT_STRIDE, MARGIN, padded_size
+from .layers import AdaINResBlock, MissingStats, ModulatedConv, SmoothUp, StreamedStats, stats_of
+from .tiling import Progress, run_tiled
 
 #: Radius in output pixels that ``render`` needs around a tile (multiple of 8; > its receptive field).
 RENDER_HALO = 32
+#: Pictures above this many pixels (with their margin) that render in tiles never hold their stride-8
+#: maps (~20 bytes per pixel): the code is computed per tile and the body's statistics in passes.
+STREAM_ABOVE_PIXELS = 16_000_000
+#: The code of a region of the padded picture: (top, left, bottom, right) px → [B,C,cells,cells].
+CodeRegion = Callable[[int, int, int, int], torch.Tensor]
+#: Overlap (px) of neighbouring tiles, cross-faded.
+DEFAULT_TILE_OVERLAP = 64
 #: Typical YCbCr mean and std of a picture's 8x8 thumbnail: the palette at zero style parameters.
 PALETTE_MEAN = (0.45, 0.0, 0.0)
 PALETTE_STD = (0.22, 0.05, 0.05)
@@ -93,7 +106,7 @@ class Generator(nn.Module):
         return param
 
     # -- the two halves of G ---------------------------------------------------------------------
-    def body(self, content: torch.Tensor, params) -> torch.Tensor:
+    def body(self, content: torch.Tensor, params, fused: bool = False, stats: StreamedStats | None = None) -> torch.Tensor:
         """Stride 8, global statistics, run on the whole map: AdaIN blocks + thumbnail recolouring.
 
         Region styles run it once per style and blend the results by the mask: AdaIN's statistics
@@ -103,84 +116,194 @@ class Generator(nn.Module):
         head = params[: len(self.blocks) + 1]
         regions = [p for p in head if isinstance(p, tuple)]
         if not regions:
-            return self._body(content, head)
-        a = self._body(content, [p[0] if isinstance(p, tuple) else p for p in head])
-        b = self._body(content, [p[1] if isinstance(p, tuple) else p for p in head])
+            return self._body(content, head, fused, stats)
+        a = self._body(content, [p[0] if isinstance(p, tuple) else p for p in head], fused, stats)
+        b = self._body(content, [p[1] if isinstance(p, tuple) else p for p in head], fused, stats)
         m = F.interpolate(regions[0][2], size=a.shape[-2:], mode="bilinear", align_corners=False)
         return a + (b - a) * m
 
-    def _body(self, content: torch.Tensor, params) -> torch.Tensor:
+    def _body(self, content: torch.Tensor, params, fused: bool, stats: StreamedStats | None) -> torch.Tensor:
         h, thumbnail = content[:, : self.learned_channels], content[:, self.learned_channels:]
         for block, p in zip(self.blocks, params):
-            h = block(h, p)
+            h = block(h, p, fused, stats)
         palette = params[len(self.blocks)]
         ycc = rgb_to_ycbcr(thumbnail)
-        mean, std = channel_stats(ycc)
+        mean, std = stats_of(ycc, stats)
         target_mean = self.palette_mean.to(ycc) + palette[:, :3]
         target_std = self.palette_std.to(ycc) * torch.exp(palette[:, 3:].clamp(-4, 4))
         recoloured = ycbcr_to_rgb((ycc - mean) / std * target_std + target_mean)
-        if fast_inference() and h.dim() == 4 and h.stride(1) == 1:  # keep a channels-last code channels-last
+        if fused and h.stride(1) == 1:  # keep a channels-last code channels-last
             recoloured = recoloured.contiguous(memory_format=torch.channels_last)
         return torch.cat([h, recoloured], dim=1)
 
-    def _base(self, h: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        """The recoloured thumbnail, bilinearly upsampled to the output size."""
-        return F.interpolate(h[:, self.learned_channels:], size=size, mode="bilinear", align_corners=False)
-
-    def render(self, h: torch.Tensor, params, noise: list[torch.Tensor] | None) -> torch.Tensor:
+    def render(self, h: torch.Tensor, params, noise: list[torch.Tensor] | None, fused: bool = False) -> torch.Tensor:
         """Local decoder, stride 8 → full resolution. ``noise``: one [1|B,1,2h,2w] map per modulated conv.
 
-        Returns recoloured thumbnail + residual, not clamped (training sees the raw values; the
-        inference route clamps to 0..1).
+        Returns recoloured thumbnail + residual, not clamped (training sees the raw values).
+        ``fused`` (no autograd, one style per image): the RGB bias folds into ``to_rgb``'s bias, whose
+        output channels are computed in the order (i, j, c), so each conv output position holds its
+        block of RGB pixels row by row and the pixel shuffle copies runs of values into the upsampled
+        thumbnail in place. Channels-last throughout (oneDNN's fast layout on CPU); the result is
+        channels-last too, the layout of ComfyUI's IMAGE.
         """
         params = params[len(self.blocks) + 1:]
-        if fast_inference() and not isinstance(params[-1], tuple):
-            return self._render_inference(h, params, noise)
-        x = self._styled_features(h[:, : self.learned_channels], params, noise)
-        rgb = self.to_rgb(x)
-        rgb = rgb + self._at(params[-1], rgb.shape[-2:])
-        return self._base(h, rgb.shape[-2:]) + rgb
+        code, thumbnail = h[:, : self.learned_channels], h[:, self.learned_channels:]
+        fused = fused and not isinstance(params[-1], tuple)
+        if fused:
+            code, thumbnail = (t.contiguous(memory_format=torch.channels_last) for t in (code, thumbnail))
+        x = self._styled_features(code, params, noise, fused)
+        conv, r = self.to_rgb[0], self.to_rgb[1].upscale_factor
+        size = (x.shape[-2] * r, x.shape[-1] * r)
+        base = F.interpolate(thumbnail, size=size, mode="bilinear", align_corners=False)
+        if not fused:
+            return base + (self.to_rgb(x) + self._at(params[-1], size))
+        rgb_bias = params[-1].flatten(1).repeat_interleave(r * r, dim=1)  # [B, 3·r²], channel order (c, i, j)
+        if conv.bias is not None:
+            rgb_bias = rgb_bias + conv.bias
+        order = torch.arange(conv.out_channels, device=x.device).view(-1, r, r).permute(1, 2, 0).reshape(-1)
+        weight = conv.weight[order].contiguous(memory_format=torch.channels_last)
+        rgb_bias = rgb_bias[:, order]
+        if rgb_bias.shape[0] == 1:
+            y = F.conv2d(x, weight, rgb_bias[0], 1, 1)
+        else:
+            y = F.conv2d(x, weight, None, 1, 1).add_(rgb_bias[:, :, None, None])
+        return _pixel_shuffle_channels_last(y, r, add_to=base)
 
-    def _styled_features(self, code: torch.Tensor, params, noise) -> torch.Tensor:
+    def _styled_features(self, code: torch.Tensor, params, noise, fused: bool) -> torch.Tensor:
         """Learned content channels (stride 8) → stride-2 features: up to stride 4, the modulated
         convs there, up to stride 2 before the first stride-2 one. ``params``: render's own."""
         x = self.up(code)
         for i, conv in enumerate(self.mod_convs):
             if self.noise_strides[i] == 2 and self.noise_strides[i - 1] == 4:
                 x = self.up2(x)
-            x = conv(x, self._at(params[i], x.shape[-2:]), None if noise is None else noise[i])
+            x = conv(x, self._at(params[i], x.shape[-2:]), None if noise is None else noise[i], fused)
         return x
 
-    def _render_inference(self, h: torch.Tensor, params, noise) -> torch.Tensor:
-        """``render`` without autograd, in fewer passes over the full-resolution output.
+    @property
+    def body_halo(self) -> int:
+        """Radius in px that ``body`` needs around a region: one stride-8 cell per 3x3 conv."""
+        return 2 * len(self.blocks) * CONTENT_STRIDE
 
-        The RGB bias is folded into ``to_rgb``'s bias; ``to_rgb``'s output channels are computed in
-        the order (i, j, c), so each conv output position holds its 4x4 block of RGB pixels row by
-        row and the pixel shuffle copies runs of 4·3 values. The full-size passes are that copy, the
-        upsampled thumbnail added in place and one in-place clamp. Channels-last throughout
-        (oneDNN's fast layout on CPU); the result is channels-last too, the layout of ComfyUI's IMAGE.
+    def generate(
+        self,
+        content: torch.Tensor | CodeRegion,
+        source_style: torch.Tensor,
+        style: torch.Tensor,
+        image_size: tuple[int, int],
+        strength: float = 1.0,
+        seed: int = 0,
+        style_b: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
+        keep_colors_of: torch.Tensor | None = None,
+        tile_size: int = 0,
+        tile_overlap: int = DEFAULT_TILE_OVERLAP,
+        progress: Progress | None = None,
+        fused: bool = True,
+    ) -> torch.Tensor:
+        """G's whole inference: the picture [B,3,H,W] float32 in 0..1 (``image_size`` = (H, W)).
+
+        ``content`` is ``FeatureExtractor.encode``'s code [B,C,h,w] (with the mirrored MARGIN) or, for
+        a picture too large to hold it, a ``CodeRegion`` function (``encode_region``; then
+        ``tile_size`` is required and the body's statistics are gathered in streamed passes).
+        ``source_style`` [B,D] is the picture's own style and ``style`` [1|B,D] the target: G renders
+        s + (t − s)·strength. ``style_b`` [B,D] + ``mask`` [B,1,H,W]: style b where the mask is white.
+        ``keep_colors_of`` [B,3,H,W]: the picture whose colours to keep. ``tile_size`` > 0 renders in
+        overlapping tiles (memory bounded by the tile); the body's statistics are always global. The
+        noise comes from ``seed``, shared by every image of the batch, so video frames get the same texture.
         """
-        code = h[:, : self.learned_channels].contiguous(memory_format=torch.channels_last)
-        x = self._styled_features(code, params, noise)
-        to_rgb, r = self.to_rgb[0], self.to_rgb[1].upscale_factor
-        rgb_bias = params[-1].flatten(1).repeat_interleave(r * r, dim=1)  # [B, 3·r²], channel order (c, i, j)
-        if to_rgb.bias is not None:
-            rgb_bias = rgb_bias + to_rgb.bias
-        order = torch.arange(to_rgb.out_channels, device=x.device).view(-1, r, r).permute(1, 2, 0).reshape(-1)
-        weight = to_rgb.weight[order].contiguous(memory_format=torch.channels_last)
-        rgb_bias = rgb_bias[:, order]
-        if rgb_bias.shape[0] == 1:
-            y = F.conv2d(x, weight, rgb_bias[0], 1, 1)
+        if strength == 1.0 and style.shape[0] == 1:
+            # One style for the whole batch: its parameters broadcast, so a batch renders with one set of
+            # modulated weights (s + (t − s)·1 = t).
+            params = self.style_params(style)
         else:
-            y = F.conv2d(x, weight, None, 1, 1).add_(rgb_bias[:, :, None, None])
-        size = (y.shape[-2] * r, y.shape[-1] * r)
-        base = F.interpolate(h[:, self.learned_channels:].contiguous(memory_format=torch.channels_last), size=size,
-                             mode="bilinear", align_corners=False)  # = _base, channels-last
-        return _pixel_shuffle_channels_last(y, r, add_to=base).clamp_(0, 1)
+            params = self.style_params(source_style + (style - source_style) * strength)
+        h, w = image_size
+        streamed = callable(content)
+        hp, wp = padded_size(h, w) if streamed else (content.shape[-2] * CONTENT_STRIDE, content.shape[-1] * CONTENT_STRIDE)
+        if style_b is not None:
+            m = F.pad(mask, (MARGIN, wp - w - MARGIN, MARGIN, hp - h - MARGIN), mode="replicate")
+            params = self.blend_params(params, self.style_params(source_style + (style_b - source_style) * strength), m)
+        noise = make_noise(seed, hp, wp, self.noise_strides, style.device, style.dtype)
+        s = CONTENT_STRIDE
+        if streamed:
+            stats = self._streamed_stats(content, params, hp, wp, tile_size, fused)
 
-    def forward(self, content: torch.Tensor, style: torch.Tensor, noise: list[torch.Tensor] | None = None):
+            def body_of(top: int, left: int, bottom: int, right: int) -> torch.Tensor:
+                t, l, b, r = _grow((top, left, bottom, right), self.body_halo, hp, wp)
+                out = self.body(content(t, l, b, r), [_crop_param(q, t, l, b, r) for q in params], fused, stats.rewind())
+                return out[..., (top - t) // s:(bottom - t) // s, (left - l) // s:(right - l) // s]
+        else:
+            whole = self.body(content, params, fused)
+
+            def body_of(top: int, left: int, bottom: int, right: int) -> torch.Tensor:
+                return whole[..., top // s:bottom // s, left // s:right // s]
+
+        if streamed or (tile_size and max(hp, wp) > tile_size):
+            def region(r):
+                top, left, bottom, right = r
+                t, l, b, rr = _grow(r, RENDER_HALO, hp, wp)
+                p = [_crop_param(q, t, l, b, rr) for q in params]
+                z = [n[..., t // k:b // k, l // k:rr // k] for n, k in zip(noise, self.noise_strides)]
+                out = self.render(body_of(t, l, b, rr), p, z, fused)
+                return out[..., top - t:bottom - t, left - l:right - l]
+
+            image = run_tiled(region, hp, wp, tile_size, tile_overlap, CONTENT_STRIDE, progress)
+        else:
+            image = self.render(whole, params, noise, fused)
+        image = image[..., MARGIN:MARGIN + h, MARGIN:MARGIN + w].float()
+        if keep_colors_of is not None:
+            _keep_colors_in_place(image, keep_colors_of)
+        return image.clamp_(0, 1)  # the raw output is thumbnail + residual; clamp in place, no extra copy
+
+    def _streamed_stats(self, content: CodeRegion, params, hp: int, wp: int, tile: int, fused: bool) -> StreamedStats:
+        """Every statistic ``body`` needs over the whole hp×wp picture, one pass over its tiles per
+        statistic (see ``StreamedStats``); each tile runs with the body's halo, so its cells are exact."""
+        stats, s = StreamedStats(), CONTENT_STRIDE
+        tile = max(8 * s, tile // s * s)
+        cells = (hp // s) * (wp // s)
+        while True:
+            sums = None
+            for top in range(0, hp, tile):
+                for left in range(0, wp, tile):
+                    region = (top, left, min(top + tile, hp), min(left + tile, wp))
+                    t, l, b, r = _grow(region, self.body_halo, hp, wp)
+                    try:
+                        self.body(content(t, l, b, r), [_crop_param(q, t, l, b, r) for q in params], fused, stats.rewind())
+                        return stats  # no statistic was missing: all are known
+                    except MissingStats as missing:
+                        x = missing.tensor[..., (region[0] - t) // s:(region[2] - t) // s,
+                                           (region[1] - l) // s:(region[3] - l) // s].double()
+                        part = torch.stack([x.sum(dim=(2, 3)), x.square().sum(dim=(2, 3))])
+                        sums = part if sums is None else sums + part
+            mean = sums[0] / cells
+            var = (sums[1] / cells - mean.square()).clamp_min(0)
+            stats.values.append((mean[..., None, None].float(), (var + 1e-5).sqrt()[..., None, None].float()))
+
+    def forward(self, content: torch.Tensor, style: torch.Tensor, noise: list[torch.Tensor] | None = None,
+                fused: bool = False):
         params = self.style_params(style)
-        return self.render(self.body(content, params), params, noise)
+        return self.render(self.body(content, params, fused), params, noise, fused)
+
+
+def _grow(region: tuple[int, int, int, int], halo: int, height: int, width: int) -> tuple[int, int, int, int]:
+    """``region`` (top, left, bottom, right) grown by ``halo`` px on each side, within height×width."""
+    top, left, bottom, right = region
+    return max(0, top - halo), max(0, left - halo), min(height, bottom + halo), min(width, right + halo)
+
+
+def _crop_param(param, top: int, left: int, bottom: int, right: int):
+    """A tile's share of a layer's parameters: a region style's mask is cropped to the tile."""
+    if isinstance(param, tuple):
+        a, b, mask = param
+        return a, b, mask[..., top:bottom, left:right]
+    return param
+
+
+def _keep_colors_in_place(image: torch.Tensor, original: torch.Tensor, rows: int = 256) -> None:
+    """``image[:] = keep_colors(image, original)`` band by band: no full-size colour-space copies."""
+    for top in range(0, image.shape[-2], rows):
+        band = image[..., top:top + rows, :]
+        band.copy_(keep_colors(band, original[..., top:top + rows, :].to(band)))
 
 
 def _pixel_shuffle_channels_last(x: torch.Tensor, factor: int, add_to: torch.Tensor | None = None) -> torch.Tensor:

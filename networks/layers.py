@@ -4,40 +4,20 @@ Hot paths avoid grouped convolutions and reflection padding (both slow on CPU); 
 in-place; every block is local (no data-dependent statistics) except :class:`AdaIN`, which only
 runs at stride 8 where the whole feature map fits in memory even for a 4096² image.
 
-Inference (autograd off: ``torch.no_grad`` / ``torch.inference_mode``) takes shorter routes that
-compute the same function within float rounding — AdaIN as one fused ``x·a + c`` pass, the
-modulation of a single image folded into the conv weight, residual adds in place. Training (autograd
-on) always runs the plain formulas below, so parameters and gradients are untouched; so does code
-inside :func:`reference_forward` (``mac_count``, and tests comparing the two routes).
+Each layer has one forward with an explicit ``fused`` switch (StyleGAN2's ``fused_modconv``): fused,
+it computes the same function within float rounding in fewer passes over the activations — AdaIN as
+one ``x·a + c`` pass over blocked statistics, the modulation of a single style folded into the conv
+weight, residual and noise adds in place. Inference runs fused (``StyleFusionModel.fused``); training
+calls the layers with the default ``fused=False``, the plain formulas, so gradients are the textbook ones.
 """
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-
-_reference = contextvars.ContextVar("stylefusion_reference_forward", default=False)
-
-
-def fast_inference() -> bool:
-    """True when the inference-only routes may run: autograd is off and no ``reference_forward``."""
-    return not torch.is_grad_enabled() and not _reference.get()
-
-
-@contextlib.contextmanager
-def reference_forward():
-    """Run the plain (training) formulas even without autograd."""
-    token = _reference.set(True)
-    try:
-        yield
-    finally:
-        _reference.reset(token)
 
 
 def conv3x3(c_in: int, c_out: int, stride: int = 1) -> nn.Conv2d:
@@ -59,17 +39,58 @@ def channel_stats(x: torch.Tensor, mask: torch.Tensor | None = None, eps: float 
     return mean, (var + eps).sqrt()
 
 
-def adain(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+class StreamedStats:
+    """The channel statistics a network's AdaIN layers need, known before the map they describe.
+
+    A picture too large to hold its stride-8 maps is rendered tile by tile; each AdaIN still needs
+    μ and σ of its whole input. They are gathered in passes (``Generator.generate``): a pass runs
+    every tile up to the first statistic not yet known, where ``take`` raises ``MissingStats`` with
+    that tile's input, and accumulates it; the next pass knows one more. ``take`` hands them out in
+    the order the layers ask, so the same code runs whole or streamed.
+    """
+
+    def __init__(self):
+        self.values: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.cursor = 0
+
+    def rewind(self) -> "StreamedStats":
+        self.cursor = 0
+        return self
+
+    def take(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.cursor == len(self.values):
+            raise MissingStats(x)
+        self.cursor += 1
+        return self.values[self.cursor - 1]
+
+
+class MissingStats(Exception):
+    """Raised by ``StreamedStats.take`` with the map whose statistics are not known yet."""
+
+    def __init__(self, x: torch.Tensor):
+        super().__init__("a streamed statistic is not known yet")
+        self.tensor = x
+
+
+def stats_of(x: torch.Tensor, stats: StreamedStats | None = None, fused: bool = False):
+    """μ, σ of ``x`` over space: from ``stats`` when the picture is streamed, else computed."""
+    if stats is not None:
+        mean, std = stats.take(x)
+        return mean.to(x.dtype), std.to(x.dtype)
+    return _channel_stats_blocked(x) if fused else channel_stats(x)
+
+
+def adain(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, fused: bool = False,
+          stats: StreamedStats | None = None) -> torch.Tensor:
     """AdaIN(x, γ, β) = γ · (x − μ(x)) / σ(x) + β (Huang & Belongie 2017).
 
-    ``gamma``/``beta`` are [B,C,1,1] or spatial [B,C,h,w] (region styles).
+    ``gamma``/``beta`` are [B,C,1,1] or spatial [B,C,h,w] (region styles). ``fused`` (no autograd):
+    one pass x·a + c with a = γ/σ, c = β − μ·a, the same affine map.
     """
-    if fast_inference():
-        # Inference: one fused pass x·a + c with a = γ/σ, c = β − μ·a (the same affine map).
-        mean, std = _channel_stats_blocked(x)
+    mean, std = stats_of(x, stats, fused)
+    if fused:
         scale = gamma / std
         return torch.addcmul(beta - mean * scale, x, scale)
-    mean, std = channel_stats(x)
     return (x - mean) / std * gamma + beta
 
 
@@ -125,11 +146,12 @@ class AdaINResBlock(nn.Module):
         self.act = lrelu()
         self.n_params = 4 * width  # γ1, β1, γ2, β2
 
-    def forward(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, params: torch.Tensor, fused: bool = False,
+                stats: StreamedStats | None = None) -> torch.Tensor:
         g1, b1, g2, b2 = params.chunk(4, dim=1)
-        h = self.conv1(self.act(adain(x, 1 + g1, b1)))
-        h = self.conv2(self.act(adain(h, 1 + g2, b2)))
-        return h.add_(x) if fast_inference() and h.shape == x.shape else x + h
+        h = self.conv1(self.act(adain(x, 1 + g1, b1, fused, stats)))
+        h = self.conv2(self.act(adain(h, 1 + g2, b2, fused, stats)))
+        return h.add_(x) if fused else x + h
 
 
 class ModulatedConv(nn.Module):
@@ -148,35 +170,28 @@ class ModulatedConv(nn.Module):
         self.act = lrelu()
         self.n_params = c_in
 
-    def forward(self, x: torch.Tensor, mod: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mod: torch.Tensor, noise: torch.Tensor | None, fused: bool = False) -> torch.Tensor:
+        """``fused`` (no autograd), one style for the batch: demod_o · conv(x ⊙ m, W) = conv(x, W ⊙ m_i ⊙
+        demod_o), so the style goes into the weights (StyleGAN2's weight-side form, no grouped conv) and
+        the bias into the conv call; a batch of styles keeps activation scaling, demodulation and bias in
+        one pass; the noise is added in place."""
         m = 1 + mod  # [B,C_in,1,1] or [B,C_in,h,w]
         w2 = self.weight.square().sum(dim=(2, 3))  # [C_out, C_in]
         if m.shape[-1] == 1 and m.shape[-2] == 1:
             demod = torch.rsqrt(m.flatten(1).square() @ w2.t() + 1e-8)[:, :, None, None]
-            if fast_inference():
-                return self._forward_inference(x, m, demod, noise)
-        else:  # spatial modulation: demodulate per position
+        else:  # spatial modulation (region styles): demodulate per position
             demod = torch.rsqrt(torch.einsum("bihw,oi->bohw", m.square(), w2) + 1e-8)
-        y = F.conv2d(x * m, self.weight, None, 1, 1) * demod + self.bias[None, :, None, None]
-        if noise is not None:
-            y = y + self.noise_strength * noise
-        return self.act(y)
-
-    def _forward_inference(self, x, m, demod, noise):
-        """Per-image modulation without autograd: fewer passes over the activations.
-
-        One style: demod_o · conv(x ⊙ m, W) = conv(x, W ⊙ m_i ⊙ demod_o), so the style goes into the
-        weights (StyleGAN2's weight-side form, no grouped conv) and the bias into the conv call.
-        A batch of styles: activation scaling as in training, with demodulation and bias in one pass.
-        """
-        if m.shape[0] == 1:  # one image, or one style shared by the batch
-            weight = self.weight * (demod.reshape(-1, 1, 1, 1) * m)  # [C_out,1,1,1]·[1,C_in,1,1]
-            y = F.conv2d(x, weight, self.bias, 1, 1)
+        bias = self.bias[None, :, None, None]
+        if not fused or demod.shape[-1] != 1:
+            y = F.conv2d(x * m, self.weight, None, 1, 1) * demod + bias
+        elif m.shape[0] == 1:
+            y = F.conv2d(x, self.weight * (demod.reshape(-1, 1, 1, 1) * m), self.bias, 1, 1)
         else:
-            y = torch.addcmul(self.bias[None, :, None, None], F.conv2d(x * m, self.weight, None, 1, 1), demod)
+            y = torch.addcmul(bias, F.conv2d(x * m, self.weight, None, 1, 1), demod)
         if noise is not None:
             scaled = self.noise_strength * noise  # [1|B,1,h,w]: 1/C of the activation's size
-            y = y.add_(scaled) if torch.broadcast_shapes(y.shape, scaled.shape) == y.shape else y + scaled
+            in_place = fused and torch.broadcast_shapes(y.shape, scaled.shape) == y.shape
+            y = y.add_(scaled) if in_place else y + scaled
         return self.act(y)
 
 
@@ -194,7 +209,7 @@ def mac_count(module: nn.Module, *inputs, **kwargs) -> int:
         if isinstance(m, (nn.Conv2d, nn.Linear, ModulatedConv))
     ]
     try:
-        with torch.no_grad(), reference_forward():  # the fast routes call some convs functionally
+        with torch.no_grad():  # the plain route (fused=False): every conv runs as its module
             module(*inputs, **kwargs)
     finally:
         for h in hooks:

@@ -53,6 +53,9 @@ class StyleFusionModel(nn.Module):
         self._fingerprint: str | None = None
         self.source = "(in memory)"
         self.card = ""
+        #: The API runs the networks' fused formulations (the same function within float rounding, fewer
+        #: passes; see ``layers.py``). False runs the plain formulas training uses (tests compare the two).
+        self.fused = True
         self.eval()
 
     # -- identity ----------------------------------------------------------------------------------

