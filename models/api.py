@@ -234,6 +234,7 @@ def generate(
                      preserve_color, seed, style_b, mask, tile_size, tile_overlap, progress)
 
 
+@torch.no_grad()
 def _generate(model, code, image, source_style, style, strength, preserve_color, seed, style_b, mask, tile_size,
               tile_overlap, progress) -> torch.Tensor:
     """``generate`` for a checked code (or a ``CodeRegion``) of ``image`` [B,3,H,W]: the rest of the

@@ -243,3 +243,12 @@ def test_streamed_region_styles_match_the_whole_picture(noisy_model):
         whole = gen.generate(encoder.encode(image), source, **args)
         streamed = gen.generate(functools.partial(encoder.encode_region, image), source, **args)
     assert (streamed - whole).abs().max().item() <= TOLERANCE
+
+
+def test_results_carry_no_autograd_graph(noisy_model):
+    """The API runs without autograd: a graph kept alive would hold every activation of the picture."""
+    content, style = make_image(1, 96, 96), make_image(1, 64, 64, seed=2)
+    features = extract_features(noisy_model, content)
+    for out in (transfer(noisy_model, content, style), transfer(noisy_model, content, style, strength=0.5, tile_size=64),
+                generate(noisy_model, features, encode_style(noisy_model, style)), features.tensor):
+        assert not out.requires_grad and out.grad_fn is None
