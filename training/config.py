@@ -85,7 +85,11 @@ class TrainingConfig:
     max_bad_steps: int = 5
     """Stop the run after this many NaN/inf losses in a row."""
     cache_images: bool = True
-    """Keep decoded images in memory (fine for a few thousand images; turn off for COCO/WikiArt)."""
+    """Keep decoded images in memory, in each data worker (fine for a few thousand images; turn off for
+    COCO/WikiArt)."""
+    data_workers: int = 2
+    """Processes that decode and crop the next steps' images while the current step trains (0: decoded in
+    the training process, between steps). The batches are the same whatever the number."""
     threads: int = 0
     """torch CPU threads (0 = PyTorch's default)."""
 
