@@ -1,16 +1,8 @@
-"""The training loop: the paper's adversarial game plus content, style and reconstruction terms.
-
-Each step (batch of content photos x_c and style images x_s, noise z):
-
-    c = E_c(x_c),  s = E_s(x_s),  y = G(c, s, z)                       stylised photo
-    r_c = G(c, E_s(x_c), z),  r_s = G(E_c(x_s), s, z)                  reconstructions
-    G step: λ_adv·softplus(−D(y)) + λ_content·𝓛_content(y, x_c) + λ_style·𝓛_style(y, x_s)
-            + λ_gram·𝓛_gram + λ_color·𝓛_color + λ_rec·(𝓛_rec(r_c, x_c) + 𝓛_rec(r_s, x_s))
-            + λ_s·|E_s(y) − s| + λ_c·|E_c(y) − c|
-    D step: softplus(−D(x_s)) + softplus(D(y)) [+ lazy R1 on x_s]
+"""The training loop: each step is one G step and one D step of the objective stated in ``losses.py``.
 
 The inference networks' EMA is what gets exported. Every step reseeds its data and noise from
-(seed, step, rank), so a resumed run draws exactly what an uninterrupted one would.
+(seed, step, rank), so a resumed run draws exactly what an uninterrupted one would; worker processes
+decode and crop the coming steps' images meanwhile (``dataset.prefetch``, ``data_workers``).
 """
 
 from __future__ import annotations
