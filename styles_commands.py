@@ -146,7 +146,7 @@ def pack_files(folder: str, model=None, photo: str = SAMPLE_PHOTO) -> dict[str, 
     from .storage.presets import INDEX_FORMAT, INDEX_NAME, THUMBNAILS_DIR, read_index
     from .storage.style_file import load_style
     from .storage.weights import read_safetensors
-    from .training.samples import to_pil
+    from .storage.images import to_pil
 
     styles = {}
     for root, dirs, names in os.walk(folder):

@@ -19,6 +19,7 @@ import re
 import time
 from dataclasses import dataclass, field
 
+from ..storage.paths import is_inside
 from .errors import InputFileError
 from .images import IMAGE_EXTENSIONS, MASK_CHANNELS, read_image, read_mask, save_image
 
@@ -35,6 +36,10 @@ class RunContext:
     @property
     def previews(self) -> str:
         return self.preview_dir or os.path.join(self.output_dir, "preview")
+
+    def folder_of(self, kind: str) -> str:
+        """Where files of ComfyUI's folder type ``kind`` go: "temp" (previews) or "output"."""
+        return self.previews if kind == "temp" else self.output_dir
 
     def find_input(self, name: str) -> str:
         """Path of an input file named in a workflow: absolute, or relative to the input folders.
@@ -53,9 +58,8 @@ class RunContext:
         for folder in folders:
             # A relative name stays inside its folder: "../../secret.png" in a shared workflow must
             # not read files elsewhere (absolute paths are the explicit way to name any file).
-            base = os.path.abspath(folder)
-            path = os.path.normpath(os.path.join(base, name))
-            if os.path.commonpath([base, path]) != base:
+            path = os.path.normpath(os.path.join(os.path.abspath(folder), name))
+            if not is_inside(folder, path):
                 raise InputFileError(f"{name!r} points outside the input folder {folder}; give a file name inside "
                                      "it, or an absolute path")
             if os.path.isfile(path):
@@ -108,11 +112,7 @@ class LoadImage:
 
     @classmethod
     def VALIDATE_INPUTS(cls, image):
-        try:
-            current_context().find_input(image)
-        except InputFileError as exc:
-            raise InputFileError(f"image: {exc}") from None
-        return True
+        return _input_file_exists(image)
 
 
 class LoadImageMask:
@@ -135,11 +135,16 @@ class LoadImageMask:
 
     @classmethod
     def VALIDATE_INPUTS(cls, image):
-        try:
-            current_context().find_input(image)
-        except InputFileError as exc:
-            raise InputFileError(f"image: {exc}") from None
-        return True
+        return _input_file_exists(image)
+
+
+def _input_file_exists(image: str) -> bool:
+    """The loaders' check before a run: the file named by input ``image`` can be found."""
+    try:
+        current_context().find_input(image)
+    except InputFileError as exc:
+        raise InputFileError(f"image: {exc}") from None
+    return True
 
 
 def _compute_vars(prefix: str, width: int, height: int) -> str:
@@ -177,7 +182,7 @@ def save_image_path(prefix: str, output_dir: str, width: int, height: int) -> tu
         raise InputFileError(f"filename_prefix: {prefix!r} gives no file name (or a hidden one); type a name such "
                              "as ComfyUI or renders/portrait")
     folder = os.path.abspath(os.path.join(output_dir, subfolder))
-    if os.path.commonpath((output_dir, folder)) != output_dir:
+    if not is_inside(output_dir, folder):
         raise InputFileError(f"filename_prefix: {prefix!r} would save outside the output folder {output_dir}")
     os.makedirs(folder, exist_ok=True)
     counter = 0
@@ -192,13 +197,12 @@ def save_image_path(prefix: str, output_dir: str, width: int, height: int) -> tu
 class SaveImage:
     """Core SaveImage: PNGs named ``<prefix>_00001_.png`` with "prompt" and "workflow" text chunks."""
 
-    def __init__(self):
-        self.type = "output"
-        self.prefix_append = ""
-        self.compress_level = 4
+    type = "output"  # ComfyUI's folder type of the files (PreviewImage: "temp")
+    prefix_append = ""
+    compress_level = 4
 
     def output_dir(self) -> str:
-        return current_context().output_dir
+        return current_context().folder_of(self.type)
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -244,13 +248,8 @@ class SaveImage:
 class PreviewImage(SaveImage):
     """Core PreviewImage. Headless, previews are written to ``<output>/preview/`` (ComfyUI: its temp folder)."""
 
-    def __init__(self):
-        super().__init__()
-        self.type = "temp"
-        self.compress_level = 1
-
-    def output_dir(self) -> str:
-        return current_context().previews
+    type = "temp"
+    compress_level = 1
 
     @classmethod
     def INPUT_TYPES(cls):

@@ -25,9 +25,9 @@ from typing import Any, Callable, Iterable, Mapping
 from .core_nodes import NODE_CLASS_MAPPINGS as CORE_NODES
 from .core_nodes import RunContext, use_context
 from .errors import (BadValueError, BrokenLinkError, NodeExecutionError, UnknownNodeError, WorkflowError,
-                     WorkflowInvalidError, node_label)
+                     WorkflowInvalidError)
 from .spec import NodeSpec, check_value, node_spec, types_match
-from .workflow import Link, Workflow, parse_workflow, read_workflow_file, unknown_node_message
+from .workflow import Link, Workflow, node_id_order, parse_workflow, read_workflow_file, unknown_node_message
 
 LOAD_NODES = ("LoadImage", "LoadImageMask")
 
@@ -70,7 +70,7 @@ class Executor:
     def output_nodes(self) -> list[str]:
         outs = [nid for nid, node in self.workflow.nodes.items()
                 if getattr(self.classes[node.class_type], "OUTPUT_NODE", False)]
-        return sorted(outs, key=_id_key)
+        return sorted(outs, key=node_id_order)
 
     def plan(self) -> tuple[list[str], dict[str, dict[str, Any]]]:
         """Validate what the output nodes need → (execution order, node id → checked inputs)."""
@@ -233,13 +233,9 @@ class Executor:
         files = []
         for item in ui.get("images") or []:
             if isinstance(item, dict) and "filename" in item:
-                base = self.context.previews if item.get("type") == "temp" else self.context.output_dir
-                files.append(os.path.join(base, item.get("subfolder") or "", item["filename"]))
+                files.append(os.path.join(self.context.folder_of(item.get("type")), item.get("subfolder") or "",
+                                          item["filename"]))
         return files
-
-
-def _id_key(node_id: str):
-    return (0, int(node_id), "") if str(node_id).isdigit() else (1, 0, str(node_id))
 
 
 # -- overrides -------------------------------------------------------------------------------------------

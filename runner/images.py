@@ -1,10 +1,11 @@
-"""Image files in and out, with ComfyUI's conventions (the one place the runner and the CLI decode pictures).
+"""Image files in and out for the runner and the CLI, with ComfyUI's conventions.
 
 ``IMAGE`` is float32 ``[B,H,W,3]`` in 0..1 and ``MASK`` is ``[B,H,W]`` in 0..1, as in ComfyUI. Decoding
-follows core ``LoadImage``: EXIF orientation is applied, every frame of an animation of the first
-frame's size becomes one batch entry, 16/32-bit integer images are scaled to 8-bit range, grayscale
-and palette images become RGB, and an alpha channel becomes the mask *inverted* (ComfyUI's mask is 1
-where the picture is transparent; an image without alpha gets core's 64×64 zero mask).
+follows core ``LoadImage``: every frame is upright and in 8-bit range (``storage/images.py``, the rules
+training shares), every frame of an animation of the first frame's size becomes one batch entry,
+grayscale and palette images become RGB, and an alpha channel becomes the mask *inverted* (ComfyUI's
+mask is 1 where the picture is transparent; an image without alpha gets core's 64×64 zero mask). What
+is the runner's own: the size limit, errors that name the input, and saving with workflow metadata.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from typing import Mapping
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, ImageSequence, PngImagePlugin, UnidentifiedImageError
+from PIL import Image, ImageSequence, PngImagePlugin
 
+from ..storage.images import UNREADABLE, to_pil, upright
+from ..storage.weights import atomic_path
 from .errors import InputFileError, WorkflowError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
@@ -66,7 +69,7 @@ def open_image(path: str, what: str = "image") -> Image.Image:
     except Image.DecompressionBombError as exc:  # Pillow's own check, at the same limit
         found = re.search(r"\((\d+) pixels\)", str(exc))
         raise _too_large(what, path, int(found.group(1)) if found else (limit or 0) + 1, limit or 0, "") from None
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError, SyntaxError) as exc:
+    except UNREADABLE as exc:
         raise InputFileError(f"{what}: cannot read {path} as an image ({exc})") from None
     return img
 
@@ -91,23 +94,12 @@ def _open_with_limit(path: str, limit: int | None) -> Image.Image:
     return Image.open(path)
 
 
-def _to_8bit_range(frame: Image.Image) -> Image.Image:
-    """Integer images (mode I, I;16) hold 0..65535; scale them to 0..255 so ``convert`` keeps detail."""
-    if frame.mode.startswith("I;16"):
-        frame = frame.convert("I")
-        return frame.point(lambda v: v * (1 / 257))
-    if frame.mode == "I":
-        return frame.point(lambda v: v * (1 / 255))
-    return frame
-
-
 def decode_image(img: Image.Image) -> tuple[torch.Tensor, torch.Tensor]:
     """Core LoadImage semantics → (IMAGE [B,H,W,3], MASK [B,H,W]); see the module docstring."""
     images, masks = [], []
     size = None
     for frame in ImageSequence.Iterator(img):
-        frame = ImageOps.exif_transpose(frame)
-        frame = _to_8bit_range(frame)
+        frame = upright(frame)
         rgb = frame.convert("RGB")
         if size is None:
             size = rgb.size
@@ -151,7 +143,7 @@ def read_mask(path: str, channel: str = "alpha", what: str = "image") -> torch.T
         raise InputFileError(f"channel: {channel!r} is not one of {', '.join(MASK_CHANNELS)}")
     img = open_image(path, what)
     try:
-        frame = _to_8bit_range(ImageOps.exif_transpose(img))
+        frame = upright(img)
         if frame.getbands() != ("R", "G", "B", "A"):
             frame = frame.convert("RGBA")
         mask = torch.from_numpy(np.asarray(frame.getchannel(channel[0].upper()), dtype=np.float32) / 255.0)
@@ -165,26 +157,8 @@ def read_mask(path: str, channel: str = "alpha", what: str = "image") -> torch.T
 def read_gray(path: str, what: str = "mask") -> torch.Tensor:
     """A picture's luminance as a mask [1,H,W] in 0..1 (white = 1); for masks painted as images."""
     img = open_image(path, what)
-    frame = _to_8bit_range(ImageOps.exif_transpose(img))
+    frame = upright(img)
     return torch.from_numpy(np.asarray(frame.convert("L"), dtype=np.float32) / 255.0)[None]
-
-
-#: Rows converted per step by ``to_pil``: the float temporaries stay a few MB whatever the picture's size.
-_ROWS_PER_BAND = 256
-
-
-def to_pil(image: torch.Tensor) -> Image.Image:
-    """One frame ``[H,W,3]`` (or ``[H,W]``) in 0..1 → an 8-bit PIL image (rounded like ComfyUI: truncation).
-
-    Converted in bands of rows into one uint8 array, so a huge frame never gets full-size float copies
-    (a strided view, e.g. a permuted [3,H,W] tensor, is read in place).
-    """
-    image = image.detach()
-    out = np.empty(tuple(image.shape), dtype=np.uint8)
-    for top in range(0, image.shape[0], _ROWS_PER_BAND):
-        band = image[top:top + _ROWS_PER_BAND].cpu().float().mul(255.0).clamp_(0, 255)
-        out[top:top + _ROWS_PER_BAND] = band.numpy().astype(np.uint8)
-    return Image.fromarray(out)
 
 
 def png_metadata(texts: Mapping[str, object] | None) -> PngImagePlugin.PngInfo | None:
@@ -205,8 +179,6 @@ def save_image(image: torch.Tensor, path: str, texts: Mapping[str, object] | Non
     Written atomically (a killed process never leaves a half-written picture under ``path``); with
     ``exclusive`` an existing ``path`` is never replaced (FileExistsError instead).
     """
-    from ..storage.weights import atomic_path
-
     ext = os.path.splitext(path)[1].lower()
     fmt = "PNG" if ext == ".png" or not ext else "JPEG" if ext in (".jpg", ".jpeg") else Image.registered_extensions().get(ext)
     if fmt is None or fmt not in Image.SAVE:

@@ -38,7 +38,7 @@ from typing import Any, Mapping
 
 from .errors import (BrokenLinkError, UnknownNodeError, WorkflowError, WorkflowFileError, WorkflowInvalidError,
                      node_label)
-from .spec import InputSpec, NodeSpec, node_spec, plausible
+from .spec import NodeSpec, node_spec, plausible
 
 NOTE_TYPES = {"Note", "MarkdownNote", "PrimitiveNode", "Reroute"}  # frontend-only ("virtual") nodes
 CONTROL_VALUES = {"fixed", "increment", "decrement", "randomize", "increment-wrap", "decrement-wrap"}
@@ -93,7 +93,7 @@ class Workflow:
     def to_prompt(self) -> dict:
         """The API-format JSON ComfyUI would run (and embeds as the PNG chunk "prompt")."""
         prompt = {}
-        for node in sorted(self.nodes.values(), key=lambda n: _id_key(n.id)):
+        for node in sorted(self.nodes.values(), key=lambda n: node_id_order(n.id)):
             inputs = {k: [v.node, v.slot] if isinstance(v, Link) else v for k, v in node.inputs.items()}
             prompt[node.id] = {"inputs": inputs, "class_type": node.class_type,
                                "_meta": {"title": node.title or node.class_type}}
@@ -109,7 +109,8 @@ class Workflow:
                     node["widgets_values"][slot] = value
 
 
-def _id_key(node_id: str):
+def node_id_order(node_id: str):
+    """Sort key of node ids: numbers in numeric order (ComfyUI's), then any other text (API files may use it)."""
     return (0, int(node_id), "") if str(node_id).isdigit() else (1, 0, str(node_id))
 
 

