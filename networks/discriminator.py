@@ -2,8 +2,7 @@
 
 D(x) gives a grid of real/fake logits per scale (PatchGAN, as MUNIT and pix2pixHD): the image at
 full, 1/2, … resolution, each through 4x4 stride-2 convs with LeakyReLU and a 3x3 conv to one
-channel. Training maximises 𝓛(G,D) = E[log D(x)] + E[log(1 − D(G(z)))] over D, with an R1
-penalty on real images; G uses the non-saturating form −E[log D(G(z))].
+channel. Training maximises the paper's 𝓛(G,D) over D (the objective: ``training/losses.py``).
 
 Default config (32/64/128/256 channels, 2 scales): ≈ 1.07 GFLOPs for a 256² image; ≈ 1.38 M parameters.
 """

@@ -18,8 +18,8 @@ Receptive field of ``render``: about 28 output px (radius 14) — the tiling hal
 
 ``generate`` is G as the API runs it: strength, region styles, noise from a seed, tiles, the margin.
 
-Training plays the min-max game of the paper with the discriminator D (see ``discriminator.py``):
-min_G max_D 𝓛(G,D) = E[log D(x)] + E[log(1 − D(G(z)))].
+Training plays the paper's min-max game with the discriminator D (``discriminator.py``); the
+objective is written down once, in ``training/losses.py``.
 """
 
 from __future__ import annotations
