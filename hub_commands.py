@@ -1,6 +1,7 @@
 """``stylefusion push``, ``push-styles`` and ``download``: the Hugging Face Hub from the command line.
 
-huggingface_hub is imported only when one of these commands runs (see ``storage/hub.py``).
+huggingface_hub is imported only when one of these commands runs (``storage/hub_download.py``,
+``storage/hub_publish.py``).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def _print_push(result) -> None:
     lambda p: _publish_args(p, "model folder: config.json + model.safetensors (+ README.md model card)"))
 @_user_errors("push")
 def _push(args: argparse.Namespace) -> int:
-    from .storage.hub import push_model
+    from .storage.hub_publish import push_model
 
     _print_push(push_model(args.folder, args.repo_id, private=args.private, revision=args.revision,
                            token=args.token, commit_message=args.message))
@@ -68,7 +69,7 @@ def _push_styles_args(p: argparse.ArgumentParser) -> None:
     _push_styles_args)
 @_user_errors("push-styles")
 def _push_styles(args: argparse.Namespace) -> int:
-    from .storage.hub import push_styles
+    from .storage.hub_publish import push_styles
     from .storage.loading import load_model
     from .styles_commands import SAMPLE_PHOTO, pack_files
 
@@ -95,7 +96,7 @@ def _download_args(p: argparse.ArgumentParser) -> None:
 @command("download", "fetch a model, a style pack or a style from the Hugging Face Hub for offline use")(_download_args)
 @_user_errors("download")
 def _download(args: argparse.Namespace) -> int:
-    from .storage import hub
+    from .storage import hub_download as hub
 
     style = ":" in args.source
     if style:

@@ -1,11 +1,12 @@
 """The only place that touches ComfyUI's own modules, and only those ComfyUI has already loaded.
 
-ComfyUI imports ``folder_paths``, ``comfy.utils`` and ``comfy.model_management`` before it loads
-custom nodes, so inside ComfyUI they are in ``sys.modules``. This module never imports them itself:
-outside ComfyUI (tests, the CLI, the headless runner) a stray ``folder_paths`` on ``sys.path`` (say,
-the CLI started from a ComfyUI checkout) must not redirect the models folders or pull in ComfyUI.
-There every function falls back to plain behaviour: no folder registration, ``device="auto"``
-picks the best local device, progress goes nowhere and nothing can interrupt a run.
+ComfyUI imports ``folder_paths``, ``comfy.utils``, ``comfy.model_management`` and
+``comfy.model_patcher`` before it loads custom nodes, so inside ComfyUI they are in ``sys.modules``.
+This module never imports them itself: outside ComfyUI (tests, the CLI, the headless runner) a
+stray ``folder_paths`` on ``sys.path`` (say, the CLI started from a ComfyUI checkout) must not
+redirect the models folders or pull in ComfyUI. There every function falls back to plain
+behaviour: no folder registration, ``device="auto"`` picks the best local device, models are
+loaded and cached plainly, progress goes nowhere and nothing can interrupt a run.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ import os
 import sys
 from typing import Callable
 
-from ..storage import paths
+import torch
+
+from ..models import StyleFusionModel
+from ..storage import loading, paths
 
 #: Model folders may hold sub-folders (Hugging Face layout) or single files; only safetensors load.
 MODEL_EXTENSIONS = {".safetensors"}
@@ -69,6 +73,54 @@ def torch_device():
     if mm is None or not hasattr(mm, "get_torch_device"):
         return None
     return mm.get_torch_device()
+
+
+def load_model(source: str, device: str = "auto", precision: str = "auto") -> StyleFusionModel:
+    """The model for the loader node: inside ComfyUI, one that ComfyUI's model management owns.
+
+    There the weights wait on model management's offload device inside a ``ModelPatcher``, kept as
+    ``model.patcher`` (as ComfyUI's own VAE and upscale models carry theirs); ``load_for_use`` has
+    model management move them to the compute device before a node computes, so "Unload models",
+    ``POST /free`` and memory pressure from other models move them off again. The loader's cache
+    holds such a model only weakly: once ComfyUI drops it, it is freed. Elsewhere: plain loading.
+    """
+    if device == "auto":
+        device = torch_device() or "auto"
+    progress = download_progress()
+    mm, patchers = model_management(), _optional_module("comfy.model_patcher")
+    if mm is None or patchers is None:
+        return loading.load_model(source, device=device, precision=precision, progress=progress)
+    load_device = loading.resolve_device(device)
+    offload_device = load_device if load_device.type == "cpu" else mm.unet_offload_device()
+    model = loading.load_model(source, device=load_device, precision=precision, progress=progress,
+                               offload_device=offload_device, keep=False)
+    if getattr(model, "patcher", None) is None:  # a model the cache found is already managed
+        model.patcher = patchers.ModelPatcher(_PatchedNetworks(model, offload_device), load_device=load_device,
+                                              offload_device=offload_device)
+    return model
+
+
+class _PatchedNetworks(torch.nn.Module):
+    """What the ModelPatcher moves: the model's networks (E_c, E_s, G), not the model object itself,
+    so model → patcher → networks makes no reference cycle and the model is freed as soon as ComfyUI
+    lets go of it. ModelPatcher records where the weights are in ``device`` (the model's own
+    ``device`` is read-only: it is wherever its weights are)."""
+
+    def __init__(self, model: StyleFusionModel, device: torch.device):
+        super().__init__()
+        for name, network in model.named_children():
+            self.add_module(name, network)
+        self.device = device
+
+
+def load_for_use(model: StyleFusionModel) -> None:
+    """Before ``model`` computes: inside ComfyUI, model management loads it onto its device (offloading
+    other models if it needs room). Fully: our layers are plain torch modules, which cannot run with
+    some weights left behind on the offload device. A no-op for a model loaded outside ComfyUI."""
+    patcher = getattr(model, "patcher", None)
+    mm = model_management()
+    if patcher is not None and mm is not None:
+        mm.load_models_gpu([patcher], force_full_load=True)
 
 
 def check_interrupt() -> None:

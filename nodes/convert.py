@@ -1,4 +1,4 @@
-"""ComfyUI's IMAGE / MASK tensors ↔ the models API's tensors, and per-frame slicing.
+"""ComfyUI's IMAGE / MASK tensors ↔ the models API's tensors.
 
 ComfyUI: IMAGE float ``[B,H,W,C]`` in 0..1 (C = 3 from core nodes), MASK ``[B,H,W]`` in 0..1.
 API: images ``[B,3,H,W]``, masks as ``check_mask`` takes them.
@@ -11,11 +11,9 @@ naming the node input.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import torch
 
-from ..models import ContentFeatures, InputError, StyleVector, check_image, check_mask
+from ..models import InputError, check_image, check_mask
 
 
 def image_to_api(image, name: str = "image") -> torch.Tensor:
@@ -55,37 +53,3 @@ def mask_to_api(mask, batch: int, name: str = "mask") -> torch.Tensor | None:
     if isinstance(mask, torch.Tensor) and mask.dim() == 4 and mask.shape[-1] == 1:
         mask = mask[..., 0]  # a MASK that went through an IMAGE-style [B,H,W,1] path
     return check_mask(mask, batch, name).cpu()
-
-
-def frame(tensor: torch.Tensor | None, index: int) -> torch.Tensor | None:
-    """Frame ``index`` of a batch, or the single item of a batch of one (shared by every frame)."""
-    if tensor is None:
-        return None
-    i = index if tensor.shape[0] > 1 else 0
-    return tensor[i:i + 1]
-
-
-def check_batch(value_batch: int, batch: int, name: str, what: str = "items") -> None:
-    """Refuse a per-frame input whose batch is neither 1 (shared) nor the frame count."""
-    if value_batch not in (1, batch):
-        raise InputError(
-            f"{name}: has {value_batch} {what} for a batch of {batch} frames; give one (used for every frame) "
-            f"or one per frame"
-        )
-
-
-def features_frame(features: ContentFeatures, index: int) -> ContentFeatures:
-    return replace(features, tensor=frame(features.tensor, index), image=frame(features.image, index),
-                   source_style=frame(features.source_style, index))
-
-
-def style_frame(style: StyleVector | None, index: int) -> StyleVector | None:
-    return None if style is None else replace(style, tensor=frame(style.tensor, index))
-
-
-def cat_features(parts: list[ContentFeatures]) -> ContentFeatures:
-    """Frames extracted one by one → one ContentFeatures batch (all frames have one size)."""
-    if len(parts) == 1:
-        return parts[0]
-    return replace(parts[0], tensor=torch.cat([p.tensor for p in parts]), image=torch.cat([p.image for p in parts]),
-                   source_style=torch.cat([p.source_style for p in parts]))

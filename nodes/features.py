@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
-
 from ..models import ContentFeatures, extract_features, fuse_features
-from ..networks.feature_extractor import CONTENT_STRIDE
 from ..networks.fusion import FUSION_MODES
-from . import comfyui
-from .convert import cat_features, image_from_api, image_to_api, mask_to_api
+from ..networks.pca import pca_picture
+from .convert import image_from_api, image_to_api, mask_to_api
+from .frames import cat_features, each_frame
 
 IMAGE_TOOLTIP = "IMAGE batch; RGBA images lose their alpha and grayscale images become RGB. At least 64×64 px."
 
@@ -34,12 +31,7 @@ class StyleFusionExtractFeatures:
 
     def extract(self, model, image):
         frames = image_to_api(image, "image")
-        progress = comfyui.FrameProgress(frames.shape[0])
-        parts = []
-        for i in range(frames.shape[0]):
-            progress.start(i)
-            parts.append(extract_features(model, frames[i:i + 1]))
-            progress.done(i)
+        parts = each_frame(model, frames.shape[0], lambda i, _: extract_features(model, frames[i:i + 1]))
         return (cat_features(parts),)
 
 
@@ -98,31 +90,3 @@ class StyleFusionPreviewFeatures:
 
     def preview(self, features: ContentFeatures):
         return (image_from_api(pca_picture(features.visible, features.image_size)),)
-
-
-def pca_picture(code: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Feature map ``[B,C,h,w]`` → RGB picture ``[B,3,H,W]`` of its first three principal components.
-
-    Each component is scaled by its 1st..99th percentile to 0..1; its sign is fixed so the result
-    does not flip between runs. Cells are shown as blocks (nearest upsampling) and the picture is
-    cropped to the source image ``size``.
-    """
-    code = code.detach().float().cpu()
-    b, c, h, w = code.shape
-    samples = code.permute(0, 2, 3, 1).reshape(-1, c)
-    samples = samples - samples.mean(dim=0, keepdim=True)
-    k = min(3, c)
-    # Eigenvectors of the C×C covariance: cheap for any number of cells.
-    _, vectors = torch.linalg.eigh(samples.T @ samples)
-    basis = vectors.flip(-1)[:, :k]  # [C,k], largest variance first
-    # Fix each direction's sign: its largest loading positive.
-    signs = torch.sign(basis.gather(0, basis.abs().argmax(dim=0, keepdim=True)))
-    projected = samples @ (basis * torch.where(signs == 0, torch.ones_like(signs), signs))
-    if k < 3:
-        projected = torch.cat([projected, projected.new_zeros(projected.shape[0], 3 - k)], dim=1)
-    low = torch.quantile(projected, 0.01, dim=0)
-    high = torch.quantile(projected, 0.99, dim=0)
-    picture = ((projected - low) / (high - low).clamp_min(1e-6)).clamp(0, 1)
-    picture = picture.reshape(b, h, w, 3).permute(0, 3, 1, 2)
-    picture = F.interpolate(picture, scale_factor=CONTENT_STRIDE, mode="nearest")
-    return picture[..., :size[0], :size[1]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..models import InputError
 from ..storage import paths
-from ..storage.loading import load_model, parse_hub_source
+from ..storage.hub_names import parse_hub_source
 from . import comfyui
 
 DEVICES = ["auto", "cpu", "cuda", "mps"]
@@ -63,6 +63,4 @@ class StyleFusionModelLoader:
                     "(or leave it empty to use the model list)"
                 )
             source = hub_repo
-        if device == "auto":
-            device = comfyui.torch_device() or "auto"
-        return (load_model(source, device=device, precision=precision, progress=comfyui.download_progress()),)
+        return (comfyui.load_model(source, device, precision),)

@@ -6,13 +6,10 @@ so frames of a video stay consistent; ComfyUI's progress bar advances per frame 
 
 from __future__ import annotations
 
-import torch
-
-from ..models import ContentFeatures, InputError, StyleVector, encode_style, extract_features, fuse_images, generate
+from ..models import InputError, fuse_images, generate, transfer
 from ..models.api import DEFAULT_TILE_OVERLAP
-from . import comfyui
-from .convert import (check_batch, features_frame, frame, image_from_api, image_to_api, mask_to_api,
-                      style_frame)
+from .convert import image_to_api, mask_to_api
+from .frames import check_batch, features_frame, frame, render_frames, style_frame
 
 MAX_SEED = 0xFFFF_FFFF_FFFF_FFFF
 
@@ -41,25 +38,6 @@ def tile_specs():
         "tile_overlap": ("INT", {"default": DEFAULT_TILE_OVERLAP, "min": 0, "max": 512, "step": 8, "tooltip":
                          "Pixels neighbouring tiles share and cross-fade (only used when tile_size > 0)."}),
     }
-
-
-def _render_frames(model, features: ContentFeatures, style: StyleVector, strength, preserve_color, seed,
-                   style_b=None, mask=None, tile_size=0, tile_overlap=DEFAULT_TILE_OVERLAP) -> torch.Tensor:
-    """G over a features batch, one frame at a time → ComfyUI IMAGE [B,H,W,3]."""
-    batch = features.batch_size
-    check_batch(style.batch_size, batch, "style", "style vectors")
-    if style_b is not None:
-        check_batch(style_b.batch_size, batch, "style_b", "style vectors")
-    mask = mask_to_api(mask, batch, "mask")
-    progress = comfyui.FrameProgress(batch)
-    frames = []
-    for i in range(batch):
-        progress.start(i)
-        frames.append(generate(model, features_frame(features, i), style_frame(style, i), strength, preserve_color,
-                               seed, style_frame(style_b, i), frame(mask, i), tile_size=tile_size,
-                               tile_overlap=tile_overlap, progress=progress.tiles(i)).cpu())
-        progress.done(i)
-    return image_from_api(torch.cat(frames))
 
 
 class StyleFusionGenerate:
@@ -99,8 +77,15 @@ class StyleFusionGenerate:
             missing = "mask" if mask is None else "style_b"
             raise InputError(f"{missing}: region styles need both style_b and a mask; connect {missing} "
                              f"or disconnect {'style_b' if missing == 'mask' else 'mask'}")
-        return (_render_frames(model, features, style, strength, preserve_color, seed, style_b, mask,
-                               tile_size, tile_overlap),)
+        batch = features.batch_size
+        check_batch(style.batch_size, batch, "style", "style vectors")
+        if style_b is not None:
+            check_batch(style_b.batch_size, batch, "style_b", "style vectors")
+        mask = mask_to_api(mask, batch, "mask")
+        return (render_frames(model, batch, lambda i, tiles: generate(
+            model, features_frame(features, i), style_frame(style, i), strength, preserve_color, seed,
+            style_frame(style_b, i), frame(mask, i), tile_size=tile_size, tile_overlap=tile_overlap,
+            progress=tiles)),)
 
 
 class StyleFusionStyleTransfer:
@@ -131,19 +116,11 @@ class StyleFusionStyleTransfer:
     def transfer(self, model, content, style, strength, preserve_color, seed, tile_size=0,
                  tile_overlap=DEFAULT_TILE_OVERLAP):
         content = image_to_api(content, "content")
-        style_image = image_to_api(style, "style")
-        check_batch(style_image.shape[0], content.shape[0], "style", "images")
-        style_vector = encode_style(model, style_image, name="style")
-        batch = content.shape[0]
-        progress = comfyui.FrameProgress(batch)
-        frames = []
-        for i in range(batch):
-            progress.start(i)
-            features = extract_features(model, content[i:i + 1], tile_size=tile_size)
-            frames.append(generate(model, features, style_frame(style_vector, i), strength, preserve_color, seed,
-                                   tile_size=tile_size, tile_overlap=tile_overlap, progress=progress.tiles(i)).cpu())
-            progress.done(i)
-        return (image_from_api(torch.cat(frames)),)
+        style = image_to_api(style, "style")
+        check_batch(style.shape[0], content.shape[0], "style", "images")
+        return (render_frames(model, content.shape[0], lambda i, tiles: transfer(
+            model, content[i:i + 1], frame(style, i), strength, preserve_color, seed, tile_size=tile_size,
+            tile_overlap=tile_overlap, progress=tiles)),)
 
 
 class StyleFusionImageFusion:
@@ -185,12 +162,5 @@ class StyleFusionImageFusion:
         batch = image_a.shape[0]
         check_batch(image_b.shape[0], batch, "image_b", "images")
         mask = mask_to_api(mask, batch, "mask")
-        progress = comfyui.FrameProgress(batch)
-        frames = []
-        for i in range(batch):
-            progress.start(i)
-            frames.append(fuse_images(model, image_a[i:i + 1], frame(image_b, i), weight, frame(mask, i),
-                                      style_source, seed).cpu())
-            progress.done(i)
-        return (image_from_api(torch.cat(frames)),)
-
+        return (render_frames(model, batch, lambda i, _: fuse_images(
+            model, image_a[i:i + 1], frame(image_b, i), weight, frame(mask, i), style_source, seed)),)

@@ -9,6 +9,7 @@ from ..storage import paths
 from ..networks.fusion import MIX_MODES
 from ..storage.presets import list_presets, load_preset
 from ..storage.style_file import load_style, save_style
+from . import comfyui
 from .convert import image_to_api, mask_to_api
 
 #: LoadStyle's entry for "no file": always listed so a workflow that uses hub_source validates.
@@ -47,6 +48,7 @@ class StyleFusionEncodeStyle:
     def encode(self, model, image, reduce: str = "per_image", mask=None):
         image = image_to_api(image, "image")
         mask = mask_to_api(mask, image.shape[0], "mask")
+        comfyui.load_for_use(model)
         return (encode_style(model, image, mask, reduce, name="style"),)
 
 
@@ -187,7 +189,7 @@ class StyleFusionLoadStyle:
 
 def _hub_style_path(text: str) -> str:
     try:
-        from ..storage.hub import ensure_style  # lazy: huggingface_hub is only needed for Hub styles
+        from ..storage.hub_download import ensure_style  # lazy: huggingface_hub is only needed for Hub styles
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.endswith("hub"):
             raise InputError("hub_source: Hub downloads are not available in this installation; "
@@ -195,7 +197,7 @@ def _hub_style_path(text: str) -> str:
         raise
     try:
         return ensure_style(text)
-    except StyleFusionError as exc:  # storage/hub.py words its errors for an input called "style"
+    except StyleFusionError as exc:  # storage/hub_download.py words its errors for an input called "style"
         message = str(exc)
         if message.startswith("style:"):
             message = "hub_source:" + message[len("style:"):]

@@ -6,58 +6,24 @@
     load_model("owner/name@v1")             # Hub repo, downloaded once into <models>/stylefusion/owner--name/
 
 Loaded models are cached by (resolved source, device, dtype), so re-running a graph does not reload.
+A host that decides itself when models are freed (ComfyUI, through the nodes) loads with ``keep=False``:
+the cache then finds only models the host still holds, and never keeps one alive.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import threading
-from dataclasses import dataclass
+import weakref
 
 import torch
 
-from ..networks.model import StyleFusionModel
 from ..networks.errors import InputError, ModelNotFoundError
+from ..networks.model import StyleFusionModel
+from .hub_names import parse_hub_source
 from .paths import MODELS_KIND, bundled_models, find_in, list_models
 
-_HUB_PART = r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}"
-_HUB_RE = re.compile(rf"^(?P<owner>{_HUB_PART})/(?P<name>{_HUB_PART})(?:@(?P<revision>[A-Za-z0-9._/-]{{1,200}}))?$")
-
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-
-
-@dataclass(frozen=True)
-class HubSource:
-    owner: str
-    name: str
-    revision: str | None = None
-
-    @property
-    def repo_id(self) -> str:
-        return f"{self.owner}/{self.name}"
-
-    @property
-    def folder_name(self) -> str:
-        """Local folder name: ``owner--name`` (a pinned revision gets ``@revision`` appended, '/' → '_')."""
-        base = f"{self.owner}--{self.name}"
-        return base if not self.revision else f"{base}@{self.revision.replace('/', '_')}"
-
-    def __str__(self) -> str:
-        return self.repo_id + (f"@{self.revision}" if self.revision else "")
-
-
-def parse_hub_source(text: str) -> HubSource | None:
-    """``owner/name[@revision]`` → HubSource; anything else → None."""
-    m = _HUB_RE.match(text.strip())
-    if not m or ".." in text or m["owner"].startswith(".") or m["name"].startswith("."):
-        return None
-    if "--" in m["owner"] or "--" in m["name"]:
-        return None  # the Hub forbids '--' in repo ids; allowing it would let two repos share one owner--name folder
-    rev = m["revision"]
-    if rev and (".." in rev or rev.startswith("/") or rev.endswith("/")):
-        return None
-    return HubSource(m["owner"], m["name"], rev)
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
@@ -111,7 +77,9 @@ def resolve_model_path(source: str | None, allow_paths: bool = False, progress=N
             return local
     if hub is not None:
         try:
-            from .hub import ensure_model  # imported here: huggingface_hub is only needed for Hub sources
+            # Imported here, not above: huggingface_hub is slow to import and only Hub sources need it
+            # (hub_download never imports this module: there is no cycle to hide).
+            from .hub_download import ensure_model
         except ModuleNotFoundError as exc:
             if exc.name != "huggingface_hub":
                 raise
@@ -125,28 +93,40 @@ def resolve_model_path(source: str | None, allow_paths: bool = False, progress=N
     )
 
 
-_cache: dict[tuple, StyleFusionModel] = {}
+#: Every loaded model still in use somewhere (weak: this never keeps one alive) …
+_loaded: weakref.WeakValueDictionary[tuple, StyleFusionModel] = weakref.WeakValueDictionary()
+#: … and those loaded with ``keep=True``, held until ``clear_cache()``.
+_kept: dict[tuple, StyleFusionModel] = {}
 _lock = threading.Lock()
 
 
 def load_model(source: str | None = None, device: str | torch.device | None = "auto", precision: str | None = "auto",
-               allow_paths: bool = False, progress=None) -> StyleFusionModel:
+               allow_paths: bool = False, progress=None, *, offload_device: str | torch.device | None = None,
+               keep: bool = True) -> StyleFusionModel:
     """Load (or fetch from the cache) the model for ``source`` on ``device`` in ``precision``.
 
     ``progress(bytes_done, bytes_total)`` reports a first-time Hub download (ComfyUI's ProgressBar).
+    ``offload_device`` puts the weights there instead, for a host that moves them to ``device`` when
+    they compute (ComfyUI's model management); ``precision="auto"`` still follows ``device``.
+    ``keep=False`` caches the model only while something else holds it, so the host decides when it is
+    freed; by default it stays cached until ``clear_cache()``.
     """
     dev = resolve_device(device)
     dtype = resolve_dtype(precision, dev)
+    home = dev if offload_device is None else torch.device(offload_device)
     path = resolve_model_path(source, allow_paths=allow_paths, progress=progress)
     stamp = _stamp(path)
-    key = (path, stamp, str(dev), dtype)
+    key = (path, stamp, str(dev), str(home), dtype)
     with _lock:
-        model = _cache.get(key)
+        model = _loaded.get(key)
         if model is None:
-            for old in [k for k in _cache if k[0] == path and k[1] != stamp]:
-                del _cache[old]  # the files changed on disk: drop the stale copy
-            model = StyleFusionModel.from_pretrained(path, device=dev, dtype=dtype)
-            _cache[key] = model
+            for cache in (_loaded, _kept):
+                for old in [k for k in list(cache.keys()) if k[0] == path and k[1] != stamp]:
+                    cache.pop(old, None)  # the files changed on disk: drop the stale copy
+            model = StyleFusionModel.from_pretrained(path, device=home, dtype=dtype)
+            _loaded[key] = model
+        if keep:
+            _kept[key] = model
     return model
 
 
@@ -157,4 +137,5 @@ def _stamp(path: str) -> tuple:
 
 def clear_cache() -> None:
     with _lock:
-        _cache.clear()
+        _loaded.clear()
+        _kept.clear()

@@ -19,10 +19,11 @@ from safetensors.torch import save_file
 
 from stylefusion.cli import main as cli_main
 from stylefusion.models import TINY_CONFIG, StyleFusionModel, StyleVector
-from stylefusion.storage import hub as sf_hub
+from stylefusion.storage import hub_download as sf_hub
+from stylefusion.storage import hub_publish
 from stylefusion.storage import loading as sources
 from stylefusion.networks.errors import InputError, ModelFormatError, ModelNotFoundError
-from stylefusion.storage.loading import parse_hub_source
+from stylefusion.storage.hub_names import parse_hub_source
 from stylefusion.storage.style_file import load_style, save_style
 
 from fake_hub import FakeHub  # tests/ is on sys.path (pytest rootdir conftest)
@@ -370,7 +371,7 @@ def test_push_model_uploads_only_the_model_files(hub, tiny_model_dir, tmp_path):
     (tmp_path / "tiny-model" / "optimizer.pt").write_bytes(b"\x80\x04")
     (tmp_path / "tiny-model" / "notes.txt").write_text("private notes")
 
-    result = sf_hub.push_model(tiny_model_dir, "bob/tiny", private=True, token="hf_write_token")
+    result = hub_publish.push_model(tiny_model_dir, "bob/tiny", private=True, token="hf_write_token")
 
     uploaded = hub.files("bob/tiny")
     assert set(uploaded) == WANTED | {".gitattributes"}
@@ -383,9 +384,9 @@ def test_push_model_uploads_only_the_model_files(hub, tiny_model_dir, tmp_path):
 
 
 def test_push_to_a_branch_then_download_it(hub, tiny_model_dir, tiny_model):
-    sf_hub.push_model(tiny_model_dir, "bob/tiny")
+    hub_publish.push_model(tiny_model_dir, "bob/tiny")
     hub.commit("bob/tiny", {"README.md": b"# main changed"})
-    sf_hub.push_model(tiny_model_dir, "bob/tiny", revision="v2", commit_message="v2 weights")
+    hub_publish.push_model(tiny_model_dir, "bob/tiny", revision="v2", commit_message="v2 weights")
 
     assert set(hub.files("bob/tiny", "v2")) >= WANTED
     assert hub.repos["bob/tiny"].messages[hub.repos["bob/tiny"].branches["v2"]] == "v2 weights"
@@ -398,15 +399,15 @@ def test_push_refuses_a_folder_that_is_not_a_model(hub, tmp_path, repo_files):
     (folder / "config.json").write_bytes(repo_files["config.json"])
     (folder / "pytorch_model.bin").write_bytes(b"\x80\x04")
     with pytest.raises(ModelFormatError, match=r"refusing to upload .*only \.safetensors"):
-        sf_hub.push_model(str(folder), "bob/bad")
+        hub_publish.push_model(str(folder), "bob/bad")
     broken = tmp_path / "broken"
     broken.mkdir()
     for name, data in _broken(repo_files, "truncated").items():
         (broken / name).write_bytes(data)
     with pytest.raises(ModelFormatError, match=r"refusing to upload"):
-        sf_hub.push_model(str(broken), "bob/bad")
+        hub_publish.push_model(str(broken), "bob/bad")
     with pytest.raises(InputError, match=r"--repo-id"):
-        sf_hub.push_model(str(broken), "bob/bad@v1")
+        hub_publish.push_model(str(broken), "bob/bad@v1")
     assert hub.requests == []
 
 
@@ -418,7 +419,7 @@ def test_push_styles_uploads_a_style_pack_with_a_card(hub, tmp_path):
     (pack / "scratch.txt").write_text("not uploaded")
     (pack / "old.pt").write_bytes(b"\x80\x04")
 
-    result = sf_hub.push_styles(str(pack), "bob/styles")
+    result = hub_publish.push_styles(str(pack), "bob/styles")
 
     uploaded = hub.files("bob/styles")
     assert set(uploaded) == {".gitattributes", "README.md", "ink.safetensors", "painters/monet.safetensors"}
@@ -433,13 +434,13 @@ def test_push_styles_refuses_empty_or_broken_packs(hub, tmp_path):
     empty.mkdir()
     (empty / "readme.txt").write_text("no styles")
     with pytest.raises(ModelFormatError, match=r"holds no style files"):
-        sf_hub.push_styles(str(empty), "bob/styles")
+        hub_publish.push_styles(str(empty), "bob/styles")
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "good.safetensors").write_bytes(_style_bytes(tmp_path, "good"))
     (bad / "bad.safetensors").write_bytes(b"\x00" * 50)
     with pytest.raises(ModelFormatError, match=r"bad.safetensors is not a valid StyleFusion style file"):
-        sf_hub.push_styles(str(bad), "bob/styles")
+        hub_publish.push_styles(str(bad), "bob/styles")
     assert hub.requests == []
 
 

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
 import types
+import weakref
 
 import pytest
 import torch
 
-from stylefusion.models import TINY_CONFIG, InputError, ModelMismatchError, StyleFusionModel, StyleVector
-from stylefusion.storage import paths
+from stylefusion.models import TINY_CONFIG, InputError, ModelMismatchError, StyleFusionModel, StyleVector, transfer
+from stylefusion.storage import loading, paths
 from stylefusion.nodes import NODE_CLASS_MAPPINGS, comfyui
+from stylefusion.nodes.convert import image_from_api, image_to_api
 from stylefusion.nodes.styles import NO_STYLE
 
 from conftest import make_image
@@ -187,19 +190,19 @@ def test_load_style_from_hub_source_goes_through_models_hub(model, monkeypatch, 
 
     path = save_style(style_of(model), tmp_path / "downloaded.safetensors")
     asked = []
-    fake_hub = types.ModuleType("stylefusion.storage.hub")
+    fake_hub = types.ModuleType("stylefusion.storage.hub_download")
     fake_hub.ensure_style = lambda text: asked.append(text) or path
-    monkeypatch.setitem(sys.modules, "stylefusion.storage.hub", fake_hub)
+    monkeypatch.setitem(sys.modules, "stylefusion.storage.hub_download", fake_hub)
     loaded = run("StyleFusionLoadStyle", style=NO_STYLE, hub_source=" someone/styles@v1:oil/van_gogh.safetensors ")[0]
     assert asked == ["someone/styles@v1:oil/van_gogh.safetensors"]
     assert loaded.model_fingerprint == model.fingerprint
 
 
 def test_hub_source_errors_name_the_hub_source_input(model):
-    pytest.importorskip("stylefusion.storage.hub")
+    pytest.importorskip("stylefusion.storage.hub_download")
     with pytest.raises(InputError, match="^hub_source: .*no-colon"):
         run("StyleFusionLoadStyle", style=NO_STYLE, hub_source="no-colon")
-    # Tests run with HF_HUB_OFFLINE=1: a style that is not downloaded yet says so (storage/hub.py words it).
+    # Tests run with HF_HUB_OFFLINE=1: a style that is not downloaded yet says so (storage/hub_download.py words it).
     with pytest.raises(FileNotFoundError, match="^hub_source: .*someone/styles"):
         run("StyleFusionLoadStyle", style=NO_STYLE, hub_source="someone/styles:oil.safetensors")
 
@@ -243,6 +246,18 @@ def test_a_batch_of_frames_shares_style_and_noise(model):
     assert out.shape == frames.shape
     assert torch.allclose(out[0], out[1]) and torch.allclose(out[0], single[0], atol=1e-6)
     assert not torch.allclose(out[0], out[2])
+
+
+@pytest.mark.parametrize("strength, preserve_color, tile_size", [(1.0, False, 0), (0.6, True, 64)])
+def test_the_style_transfer_node_gives_the_picture_of_models_transfer(model, strength, preserve_color, tile_size):
+    # One code path: the node renders each frame with stylefusion.models.transfer.
+    content, style = comfy_image(2, 72, 100, seed=1), comfy_image(1, 80, 80, seed=3)
+    settings = dict(strength=strength, preserve_color=preserve_color, seed=7, tile_size=tile_size, tile_overlap=16)
+    one = run("StyleFusionStyleTransfer", model=model, content=content[:1], style=style, **settings)[0]
+    assert torch.equal(one, image_from_api(transfer(model, image_to_api(content[:1]), image_to_api(style), **settings)))
+    both = run("StyleFusionStyleTransfer", model=model, content=content, style=style, **settings)[0]
+    frames = [transfer(model, image_to_api(content[i:i + 1]), image_to_api(style), **settings) for i in range(2)]
+    assert torch.equal(both, image_from_api(torch.cat(frames)))
 
 
 def test_generate_with_region_styles_and_a_mask_of_another_size(model):
@@ -437,6 +452,98 @@ def test_comfyui_device_progress_and_interrupts(fake_comfy, model_name, tiny_mod
     fake_comfy["interrupt"] = True
     with pytest.raises(fake_comfy["Interrupted"]):
         run("StyleFusionStyleTransfer", **inputs)
+
+
+@pytest.fixture
+def model_management(fake_comfy, monkeypatch):
+    """comfy.model_patcher.ModelPatcher and model management's loading and unloading, faked the way ComfyUI
+    behaves: ``current_loaded_models`` holds patchers only weakly, unloading moves weights to the offload device."""
+    events = {"loads": [], "patchers": []}
+    loaded: list[weakref.ref] = []
+
+    class ModelPatcher:
+        def __init__(self, model, load_device, offload_device, size=0, weight_inplace_update=False):
+            self.model, self.load_device, self.offload_device = model, load_device, offload_device
+            events["patchers"].append(weakref.ref(self))
+
+        def detach(self, unpatch_all=True):
+            self.model.to(self.offload_device)
+            self.model.device = self.offload_device
+            return self.model
+
+    def load_models_gpu(models, memory_required=0, force_patch_weights=False, minimum_memory_required=None,
+                        force_full_load=False):
+        events["loads"].append(([weakref.ref(p) for p in models], force_full_load))
+        for patcher in models:
+            patcher.model.to(patcher.load_device)
+            patcher.model.device = patcher.load_device
+            if all(ref() is not patcher for ref in loaded):
+                loaded.insert(0, weakref.ref(patcher))
+
+    def unload_all_models():
+        for ref in loaded:
+            if ref() is not None:
+                ref().detach()
+        loaded.clear()
+
+    mm = sys.modules["comfy.model_management"]
+    mm.unet_offload_device = lambda: torch.device("cpu")
+    mm.load_models_gpu, mm.unload_all_models, mm.current_loaded_models = load_models_gpu, unload_all_models, loaded
+    model_patcher = types.ModuleType("comfy.model_patcher")
+    model_patcher.ModelPatcher = ModelPatcher
+    monkeypatch.setitem(sys.modules, "comfy.model_patcher", model_patcher)
+    events["current_loaded_models"] = loaded
+    return events
+
+
+def test_inside_comfyui_the_model_is_owned_by_model_management(model_management, model_name):
+    model = run("StyleFusionModelLoader", model=model_name, device="auto", precision="auto")[0]
+    patcher = model.patcher
+    assert isinstance(patcher, sys.modules["comfy.model_patcher"].ModelPatcher)
+    assert patcher.load_device == patcher.offload_device == torch.device("cpu")
+    # The patcher moves the model's own networks (the same weights), not a copy.
+    assert patcher.model.generator is model.generator and patcher.model.feature_extractor is model.feature_extractor
+    assert run("StyleFusionModelLoader", model=model_name, device="auto", precision="auto")[0] is model
+    assert len(model_management["patchers"]) == 1  # found in the cache: one model, one patcher
+
+    # Every node that computes has model management load the whole model first.
+    image = comfy_image(1, 64, 72)
+    features = run("StyleFusionExtractFeatures", model=model, image=image)[0]
+    style = run("StyleFusionEncodeStyle", model=model, image=image, reduce="per_image")[0]
+    run("StyleFusionGenerate", model=model, features=features, style=style, strength=1.0, preserve_color=False, seed=0)
+    run("StyleFusionStyleTransfer", model=model, content=image, style=image, strength=1.0, preserve_color=False, seed=0)
+    run("StyleFusionImageFusion", model=model, image_a=image, image_b=image, weight=0.5, style_source="mix", seed=0)
+    assert [([ref() for ref in refs], full) for refs, full in model_management["loads"]] == [([patcher], True)] * 5
+    assert [ref() for ref in model_management["current_loaded_models"]] == [patcher]
+
+
+def test_after_comfyui_unloads_and_drops_the_model_nothing_holds_it(model_management, model_name):
+    model = run("StyleFusionModelLoader", model=model_name, device="auto", precision="auto")[0]
+    run("StyleFusionExtractFeatures", model=model, image=comfy_image(1, 64, 72))
+    sys.modules["comfy.model_management"].unload_all_models()  # POST /free {"unload_models": true}
+    assert model_management["current_loaded_models"] == []
+    # While ComfyUI still holds the loader's output, a rerun finds it; once it drops it, it is freed at
+    # once (no reference cycle waits for the garbage collector) and the loader's cache lets go of it.
+    assert run("StyleFusionModelLoader", model=model_name, device="auto", precision="auto")[0] is model
+    freed, patcher = weakref.ref(model), model_management["patchers"][0]
+    gc.disable()
+    try:
+        del model
+        assert freed() is None and patcher() is None
+    finally:
+        gc.enable()
+    assert list(loading._loaded.values()) == [] and loading._kept == {}
+
+
+def test_outside_comfyui_the_loader_keeps_its_model(model_name):
+    model = run("StyleFusionModelLoader", model=model_name, device="cpu", precision="fp32")[0]
+    assert getattr(model, "patcher", None) is None
+    comfyui.load_for_use(model)  # a no-op
+    kept = weakref.ref(model)
+    del model
+    gc.collect()
+    assert kept() is not None
+    assert run("StyleFusionModelLoader", model=model_name, device="cpu", precision="fp32")[0] is kept()
 
 
 def test_importing_the_pack_builds_no_model():

@@ -1,4 +1,4 @@
-"""The Hugging Face Hub as a source of models and styles, and the place to publish them.
+"""The Hugging Face Hub as a source of models, style packs and styles: find, download, validate, install.
 
 Where files go (``<models>`` is ComfyUI's models folder, or ``$STYLEFUSION_MODELS_DIR``)::
 
@@ -26,6 +26,9 @@ The rules, in the order they apply:
 4. Downloads land in a hidden staging folder next to the destination, are validated
    (``StyleFusionModel.from_pretrained`` / ``load_style``) and only then renamed into place. A bad
    download is deleted with its staging folder: it is never left where it would be picked up again.
+
+Repo names are parsed in ``hub_names``, the client is set up in ``hub_client``; publishing is
+``hub_publish``. Nothing here imports ``loading``: the loader calls ``ensure_model``, never the reverse.
 """
 
 from __future__ import annotations
@@ -36,14 +39,12 @@ import hashlib
 import json
 import os
 import shutil
-import sys
 import tempfile
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from huggingface_hub import HfApi, constants, hf_hub_download
+from huggingface_hub import HfApi, hf_hub_download
 from huggingface_hub.utils import (
     DisabledRepoError,
     EntryNotFoundError,
@@ -51,18 +52,17 @@ from huggingface_hub.utils import (
     HfHubHTTPError,
     HFValidationError,
     LocalEntryNotFoundError,
-    OfflineModeIsEnabled,
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
 from huggingface_hub.utils import tqdm as hf_tqdm
 
-from ..networks.values import StyleVector
-from ..networks.model import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, StyleFusionModel, default_card
-from ..networks.errors import InputError, ModelFormatError, ModelNotFoundError, StyleFusionError
+from ..networks.errors import InputError, ModelFormatError, ModelNotFoundError
+from ..networks.model import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, StyleFusionModel
+from .hub_client import LIBRARY_NAME, hub_api, hub_endpoint, hub_offline, library_version, transport_errors
+from .hub_names import HubSource, parse_hub_source, parse_style_source, repo_path_problem
 from .paths import MODELS_KIND, STYLES_KIND, folders, safe_join
 from .presets import INDEX_NAME, THUMBNAILS_DIR, read_index
-from .loading import HubSource, parse_hub_source
 from .style_file import load_style
 from .weights import PICKLE_SUFFIXES, read_safetensors
 
@@ -74,90 +74,24 @@ ProgressCallback = Callable[[int, int], None]
 MODEL_PATTERNS = (CONFIG_NAME, "*.safetensors", CARD_NAME)
 #: Written next to downloaded files: repo, requested revision, commit, file hashes.
 SOURCE_RECORD = ".stylefusion-source.json"
-LIBRARY_NAME = "comfyui-stylefusion"
-
-_TRUE = {"1", "ON", "YES", "TRUE"}
 _OFFLINE_REASON = "HF_HUB_OFFLINE is set, so the Hugging Face Hub is not contacted"
 
 
-# -- environment ------------------------------------------------------------------------------------
-def hub_endpoint() -> str:
-    """The Hub URL: ``HF_ENDPOINT`` as set now, else huggingface_hub's own (read when it was imported)."""
-    return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
-
-
-def hub_offline() -> bool:
-    """True when ``HF_HUB_OFFLINE`` is set now or was set when huggingface_hub was imported."""
-    return (os.environ.get("HF_HUB_OFFLINE") or "").strip().upper() in _TRUE or constants.is_offline_mode()
-
-
-def _api(token: str | bool | None) -> HfApi:
-    return HfApi(endpoint=hub_endpoint(), token=token, library_name=LIBRARY_NAME, library_version=_library_version())
-
-
-def _library_version() -> str:
-    """Our version for the Hub's user agent (``unknown`` when ComfyUI loads the folder without pip)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(LIBRARY_NAME)
-    except PackageNotFoundError:
-        return "unknown"
-
-
-def _transport_errors() -> tuple[type[BaseException], ...]:
-    """Connection-level exceptions of whichever HTTP library this huggingface_hub version uses."""
-    errors: list[type[BaseException]] = [OfflineModeIsEnabled, ConnectionError, TimeoutError]
-    for module, names in (("httpx2", ("TransportError",)), ("httpx", ("TransportError",)),
-                          ("requests", ("ConnectionError", "Timeout"))):
-        loaded = sys.modules.get(module)  # only libraries already in use can have raised
-        errors += [getattr(loaded, n) for n in names if loaded is not None and hasattr(loaded, n)]
-    return tuple(errors)
-
-
 # -- names ------------------------------------------------------------------------------------------
-def _repo_path_problem(path: str) -> str | None:
-    """Why ``path`` (a file path inside a repo) is unsafe to mirror locally, or None if it is fine."""
-    if not path or path != path.strip():
-        return "is empty or has surrounding spaces"
-    if any(ord(ch) < 32 or ch == "\x7f" for ch in path):
-        return "contains control characters"
-    if "\\" in path or ":" in path or path.startswith("/"):
-        return "must be a relative path with '/' separators (no '\\', ':' or leading '/')"
-    parts = path.split("/")
-    if any(p in ("", ".", "..") for p in parts):
-        return "must not contain '..', '.' or empty path segments"
-    if any(p.startswith(".") for p in parts):
-        return "must not contain hidden ('.…') names"
-    return None
-
-
-def parse_style_source(text: str) -> tuple[HubSource, str] | None:
-    """``owner/name[@revision]:path/in/repo.safetensors`` → (HubSource, path); None if not of that shape.
-
-    A text that names a Hub repo but whose path part is unsafe or not a ``.safetensors`` file raises
-    InputError saying why, so a typo does not fall through to "style not found".
-    """
-    repo_part, sep, path = (text or "").strip().partition(":")
-    if not sep:
-        return None
-    source = parse_hub_source(repo_part)
-    if source is None:
-        return None
-    problem = _repo_path_problem(path)
-    if problem:
-        raise InputError(f"style: the path in {text!r} {problem}; use owner/name[@revision]:path/in/repo.safetensors")
-    if not path.lower().endswith(".safetensors"):
-        raise InputError(f"style: {text!r} must name a .safetensors file in the repo (style files are safetensors only)")
-    return source, path
-
-
 def _as_hub_source(source: HubSource | str) -> HubSource:
     if isinstance(source, HubSource):
         return source
     parsed = parse_hub_source(source)
     if parsed is None:
         raise InputError(f"model: {source!r} is not a Hub repo; expected owner/name or owner/name@revision")
+    return parsed
+
+
+def _require_style_source(text: str) -> tuple[HubSource, str]:
+    parsed = parse_style_source(text)
+    if parsed is None:
+        raise InputError(f"style: {text!r} is not a Hub style source; "
+                         "expected owner/name[@revision]:path/in/repo.safetensors")
     return parsed
 
 
@@ -181,24 +115,33 @@ def _is_complete_model(folder: str) -> bool:
     return os.path.isfile(os.path.join(folder, CONFIG_NAME)) and os.path.isfile(os.path.join(folder, WEIGHTS_NAME))
 
 
-def local_model_path(source: HubSource | str, models_dir: str | None = None) -> str | None:
-    """The downloaded folder of ``source`` if one is complete in any models folder; never touches the network."""
-    source = _as_hub_source(source)
-    for folder in _kind_folders(MODELS_KIND, models_dir):
-        path = safe_join(folder, source.folder_name, "model")
-        if _is_complete_model(path):
+def _is_pack(folder: str) -> bool:
+    return os.path.isfile(os.path.join(folder, INDEX_NAME))
+
+
+def _local_copy(kind: str, name: str, what: str, installed: Callable[[str], bool], models_dir: str | None) -> str | None:
+    """The first ``<folder>/name`` among the folders of ``kind`` that is ``installed``; never touches the network."""
+    for folder in _kind_folders(kind, models_dir):
+        path = safe_join(folder, name, what)
+        if installed(path):
             return path
     return None
+
+
+def local_model_path(source: HubSource | str, models_dir: str | None = None) -> str | None:
+    """The downloaded folder of ``source`` if one is complete in any models folder; never touches the network."""
+    return _local_copy(MODELS_KIND, _as_hub_source(source).folder_name, "model", _is_complete_model, models_dir)
 
 
 def local_style_path(text: str, models_dir: str | None = None) -> str | None:
     """The downloaded file of a Hub style source if present in any styles folder; never touches the network."""
     source, path = _require_style_source(text)
-    for folder in _kind_folders(STYLES_KIND, models_dir):
-        local = safe_join(folder, f"{source.folder_name}/{path}", "style")
-        if os.path.isfile(local):
-            return local
-    return None
+    return _local_copy(STYLES_KIND, f"{source.folder_name}/{path}", "style", os.path.isfile, models_dir)
+
+
+def local_pack_path(source: HubSource | str, models_dir: str | None = None) -> str | None:
+    """The downloaded folder of style pack ``source`` if present in any styles folder; never touches the network."""
+    return _local_copy(STYLES_KIND, _as_hub_source(source).folder_name, "style pack", _is_pack, models_dir)
 
 
 def read_source_record(folder: str) -> dict | None:
@@ -210,7 +153,7 @@ def read_source_record(folder: str) -> dict | None:
         return None
 
 
-# -- ensure_model / ensure_style --------------------------------------------------------------------
+# -- ensure_model / ensure_style / ensure_pack ------------------------------------------------------
 def ensure_model(source: HubSource | str, *, models_dir: str | None = None, update: bool = False,
                  token: str | bool | None = None, progress: ProgressCallback | None = None) -> str:
     """Local folder of Hub model ``source``, downloading and validating it first if it is not there yet.
@@ -218,25 +161,115 @@ def ensure_model(source: HubSource | str, *, models_dir: str | None = None, upda
     ``update`` fetches the revision again even if a copy exists (the CLI's ``download --update``).
     """
     source = _as_hub_source(source)
-    if not update:
-        local = local_model_path(source, models_dir)
-        if local:
-            return local
-    target = safe_join(_write_folder(MODELS_KIND, models_dir), source.folder_name, "model")
-    what, label = "model", str(source)
+
+    def fetch(info, target: str) -> None:
+        _fetch_folder(source, info, _model_files(source, info), target, "model", str(source), token, progress,
+                      _validate_model)
+
+    return _ensure("model", str(source), source, MODELS_KIND, source.folder_name, _is_complete_model, fetch,
+                   models_dir=models_dir, update=update, token=token)
+
+
+def ensure_style(text: str, *, models_dir: str | None = None, update: bool = False, token: str | bool | None = None,
+                 progress: ProgressCallback | None = None) -> str:
+    """Local ``.safetensors`` path of Hub style ``owner/name[@revision]:path/in/repo.safetensors``.
+
+    Downloaded once into ``<models>/stylefusion_styles/owner--name[@revision]/path/in/repo.safetensors``,
+    checked with ``load_style`` before it is moved there.
+    """
+    source, path = _require_style_source(text)
+    what, label = "style", f"{source}:{path}"
+    command = f"stylefusion download {source}:{path}"
+
+    def fetch(info, target: str) -> None:
+        names = [s.rfilename for s in info.siblings or []]
+        if path not in names:
+            available = [n for n in names if n.lower().endswith(".safetensors")]
+            raise ModelNotFoundError(
+                f"style: Hub repo {source} (commit {info.sha[:12]}) has no file {path!r}; "
+                f"its .safetensors files: {', '.join(available[:20]) or 'none'}"
+            )
+        styles = _write_folder(STYLES_KIND, models_dir)
+        with _staging(styles) as staging:
+            local_files = os.path.join(staging, "files")
+            _download(source, info.sha, [path], local_files, os.path.join(staging, "hf-cache"), what, label, target,
+                      token, progress, sizes={s.rfilename: s.size for s in info.siblings or []}, command=command)
+            downloaded = os.path.join(local_files, *path.split("/"))
+            try:
+                load_style(downloaded)
+            except (ModelFormatError, ValueError) as exc:
+                raise ModelFormatError(
+                    f"style: {source}:{path} (commit {info.sha[:12]}) is not a usable StyleFusion style file, so it was "
+                    f"not installed: {_strip_prefix(exc, local_files)}"
+                ) from None
+            facts = _file_facts(downloaded)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            os.replace(downloaded, target)
+            repo_folder = safe_join(styles, source.folder_name, "style")
+            record = read_source_record(repo_folder) or {"repo_id": source.repo_id, "revision": source.revision}
+            record.setdefault("files", {})[path] = {**facts, "commit": info.sha, "endpoint": hub_endpoint(),
+                                                    "downloaded_at": _now()}
+            _write_record(repo_folder, record)
+
+    return _ensure(what, label, source, STYLES_KIND, f"{source.folder_name}/{path}", os.path.isfile, fetch,
+                   models_dir=models_dir, update=update, token=token, command=command)
+
+
+def ensure_pack(source: HubSource | str, *, models_dir: str | None = None, update: bool = False,
+                token: str | bool | None = None, progress: ProgressCallback | None = None) -> str:
+    """Local folder of Hub style pack ``source``, downloaded whole (index, styles, thumbnails, card) and
+    validated first if it is not there yet: ``<models>/stylefusion_styles/owner--name[@rev]/``."""
+    source = _as_hub_source(source)
+
+    def fetch(info, target: str) -> None:
+        names = [s.rfilename for s in info.siblings or []]
+        if INDEX_NAME not in names:
+            raise ModelFormatError(f"style pack: Hub repo {source} (commit {info.sha[:12]}) has no {INDEX_NAME}, so it "
+                                   "is not a StyleFusion style pack (push one with `stylefusion push-styles`)")
+        files = [n for n in names if repo_path_problem(n) is None and (
+            n in (INDEX_NAME, CARD_NAME) or n.lower().endswith(".safetensors")
+            or (n.startswith(THUMBNAILS_DIR + "/") and n.lower().endswith(".jpg")))]
+        _fetch_folder(source, info, files, target, "style pack", str(source), token, progress, _validate_pack)
+
+    return _ensure("style pack", str(source), source, STYLES_KIND, source.folder_name, _is_pack, fetch,
+                   models_dir=models_dir, update=update, token=token)
+
+
+def _ensure(what: str, label: str, source: HubSource, kind: str, name: str, installed: Callable[[str], bool],
+            fetch: Callable[[object, str], None], *, models_dir: str | None, update: bool, token,
+            command: str | None = None) -> str:
+    """The steps every download shares; returns the local path.
+
+    Local first: a copy at ``<folder of kind>/name`` that is ``installed`` is used as it is (unless
+    ``update``). Offline: one error saying what to run and where to copy the files. Online: one download
+    per target at a time (another thread may have installed it while we waited), ``fetch(info, target)``
+    given the repo's file list at the commit the revision resolves to.
+    """
+    local = None if update else _local_copy(kind, name, what, installed, models_dir)
+    if local:
+        return local
+    target = safe_join(_write_folder(kind, models_dir), name, what)
     if hub_offline():
-        if update and _is_complete_model(target):
+        if update and installed(target):
             raise ModelNotFoundError(f"{what}: cannot look for a newer commit of {label} because HF_HUB_OFFLINE "
                                      f"is set; the copy in {target} is unchanged")
-        raise _unavailable(what, label, source, target, _OFFLINE_REASON)
+        raise _unavailable(what, label, source, target, _OFFLINE_REASON, command)
     with _target_lock(target):
-        if not update and _is_complete_model(target):
-            return target  # another thread finished the same download while we waited
-        api = _api(token)
-        with _hub_errors(what, label, source, target):
-            info = _repo_info(api, source)
-        _fetch_folder(source, info, _model_files(source, info), target, what, label, token, progress, _validate_model)
+        if update or not installed(target):
+            with _hub_errors(what, label, source, target, command):
+                info = _repo_info(hub_api(token), source)
+            fetch(info, target)
     return target
+
+
+def is_style_pack(source: HubSource | str, token: str | bool | None = None) -> bool:
+    """Whether Hub repo ``source`` is a style pack (has a top-level presets.json). False when offline."""
+    source = _as_hub_source(source)
+    if hub_offline():
+        return False
+    with _hub_errors("model", str(source), source, safe_join(_kind_folders(MODELS_KIND, None)[0], source.folder_name)):
+        info = _repo_info(hub_api(token), source)
+    return INDEX_NAME in [s.rfilename for s in info.siblings or []]
 
 
 def _fetch_folder(source: HubSource, info, files: list[str], target: str, what: str, label: str, token,
@@ -256,111 +289,6 @@ def _fetch_folder(source: HubSource, info, files: list[str], target: str, what: 
         _install(local_files, target, staging)
 
 
-def ensure_style(text: str, *, models_dir: str | None = None, update: bool = False, token: str | bool | None = None,
-                 progress: ProgressCallback | None = None) -> str:
-    """Local ``.safetensors`` path of Hub style ``owner/name[@revision]:path/in/repo.safetensors``.
-
-    Downloaded once into ``<models>/stylefusion_styles/owner--name[@revision]/path/in/repo.safetensors``,
-    checked with ``load_style`` before it is moved there.
-    """
-    source, path = _require_style_source(text)
-    if not update:
-        local = local_style_path(text, models_dir)
-        if local:
-            return local
-    styles = _write_folder(STYLES_KIND, models_dir)
-    repo_folder = safe_join(styles, source.folder_name, "style")
-    target = safe_join(styles, f"{source.folder_name}/{path}", "style")
-    what, label = "style", f"{source}:{path}"
-    command = f"stylefusion download {source}:{path}"
-    if hub_offline():
-        raise _unavailable(what, label, source, target, _OFFLINE_REASON, command)
-    with _target_lock(target):
-        if not update and os.path.isfile(target):
-            return target
-        api = _api(token)
-        with _hub_errors(what, label, source, target, command):
-            info = _repo_info(api, source)
-        names = [s.rfilename for s in info.siblings or []]
-        if path not in names:
-            available = [n for n in names if n.lower().endswith(".safetensors")]
-            raise ModelNotFoundError(
-                f"style: Hub repo {source} (commit {info.sha[:12]}) has no file {path!r}; "
-                f"its .safetensors files: {', '.join(available[:20]) or 'none'}"
-            )
-        with _staging(styles) as staging:
-            local_files = os.path.join(staging, "files")
-            _download(source, info.sha, [path], local_files, os.path.join(staging, "hf-cache"), what, label, target,
-                      token, progress, sizes={s.rfilename: s.size for s in info.siblings or []}, command=command)
-            downloaded = os.path.join(local_files, *path.split("/"))
-            try:
-                load_style(downloaded)
-            except (ModelFormatError, ValueError) as exc:
-                raise ModelFormatError(
-                    f"style: {source}:{path} (commit {info.sha[:12]}) is not a usable StyleFusion style file, so it was "
-                    f"not installed: {_strip_prefix(exc, local_files)}"
-                ) from None
-            facts = _file_facts(downloaded)
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            os.replace(downloaded, target)
-            record = read_source_record(repo_folder) or {"repo_id": source.repo_id, "revision": source.revision}
-            record.setdefault("files", {})[path] = {**facts, "commit": info.sha, "endpoint": hub_endpoint(),
-                                                    "downloaded_at": _now()}
-            _write_record(repo_folder, record)
-    return target
-
-
-def local_pack_path(source: HubSource | str, models_dir: str | None = None) -> str | None:
-    """The downloaded folder of style pack ``source`` if present in any styles folder; never touches the network."""
-    source = _as_hub_source(source)
-    for folder in _kind_folders(STYLES_KIND, models_dir):
-        path = safe_join(folder, source.folder_name, "style pack")
-        if os.path.isfile(os.path.join(path, INDEX_NAME)):
-            return path
-    return None
-
-
-def is_style_pack(source: HubSource | str, token: str | bool | None = None) -> bool:
-    """Whether Hub repo ``source`` is a style pack (has a top-level presets.json). False when offline."""
-    source = _as_hub_source(source)
-    if hub_offline():
-        return False
-    with _hub_errors("model", str(source), source, safe_join(_kind_folders(MODELS_KIND, None)[0], source.folder_name)):
-        info = _repo_info(_api(token), source)
-    return INDEX_NAME in [s.rfilename for s in info.siblings or []]
-
-
-def ensure_pack(source: HubSource | str, *, models_dir: str | None = None, update: bool = False,
-                token: str | bool | None = None, progress: ProgressCallback | None = None) -> str:
-    """Local folder of Hub style pack ``source``, downloaded whole (index, styles, thumbnails, card) and
-    validated first if it is not there yet: ``<models>/stylefusion_styles/owner--name[@rev]/``."""
-    source = _as_hub_source(source)
-    if not update:
-        local = local_pack_path(source, models_dir)
-        if local:
-            return local
-    styles = _write_folder(STYLES_KIND, models_dir)
-    target = safe_join(styles, source.folder_name, "style pack")
-    what, label = "style pack", str(source)
-    if hub_offline():
-        raise _unavailable(what, label, source, target, _OFFLINE_REASON)
-    with _target_lock(target):
-        if not update and os.path.isfile(os.path.join(target, INDEX_NAME)):
-            return target
-        api = _api(token)
-        with _hub_errors(what, label, source, target):
-            info = _repo_info(api, source)
-        names = [s.rfilename for s in info.siblings or []]
-        if INDEX_NAME not in names:
-            raise ModelFormatError(f"style pack: Hub repo {source} (commit {info.sha[:12]}) has no {INDEX_NAME}, so it "
-                                   "is not a StyleFusion style pack (push one with `stylefusion push-styles`)")
-        files = [n for n in names if _repo_path_problem(n) is None and (
-            n in (INDEX_NAME, CARD_NAME) or n.lower().endswith(".safetensors")
-            or (n.startswith(THUMBNAILS_DIR + "/") and n.lower().endswith(".jpg")))]
-        _fetch_folder(source, info, files, target, what, label, token, progress, _validate_pack)
-    return target
-
-
 def _validate_pack(folder: str, source: HubSource, commit: str) -> None:
     """Refuse a pack whose index is broken or whose styles are unreadable or of another model than it says."""
     try:
@@ -377,14 +305,6 @@ def _validate_pack(folder: str, source: HubSource, commit: str) -> None:
         ) from None
 
 
-def _require_style_source(text: str) -> tuple[HubSource, str]:
-    parsed = parse_style_source(text)
-    if parsed is None:
-        raise InputError(f"style: {text!r} is not a Hub style source; "
-                         "expected owner/name[@revision]:path/in/repo.safetensors")
-    return parsed
-
-
 # -- download steps ---------------------------------------------------------------------------------
 def _repo_info(api: HfApi, source: HubSource):
     """Repo info at the requested revision: the commit it resolves to and the file list (with sizes)."""
@@ -397,7 +317,7 @@ def _repo_info(api: HfApi, source: HubSource):
 def _model_files(source: HubSource, info) -> list[str]:
     """The repo files to fetch (config.json, *.safetensors, README.md); refuses repos that cannot be a model."""
     names = [s.rfilename for s in info.siblings or []]
-    wanted = [n for n in names if "/" not in n and _repo_path_problem(n) is None
+    wanted = [n for n in names if "/" not in n and repo_path_problem(n) is None
               and any(fnmatch.fnmatch(n, p) for p in MODEL_PATTERNS)]
     if WEIGHTS_NAME in wanted and CONFIG_NAME in wanted:
         return wanted
@@ -424,7 +344,7 @@ def _download(source: HubSource, commit: str, files: list[str], local_dir: str, 
         with _hub_errors(what, label, source, target, command):
             hf_hub_download(source.repo_id, name, revision=commit, local_dir=local_dir, cache_dir=cache_dir,
                             endpoint=hub_endpoint(), token=token, library_name=LIBRARY_NAME,
-                            library_version=_library_version(), tqdm_class=tqdm_class)
+                            library_version=library_version(), tqdm_class=tqdm_class)
     shutil.rmtree(os.path.join(local_dir, ".cache"), ignore_errors=True)  # huggingface_hub's local_dir bookkeeping
 
 
@@ -568,154 +488,9 @@ def _hub_errors(what: str, label: str, source: HubSource, target: str, command: 
         status = getattr(getattr(exc, "response", None), "status_code", "?")
         reason = f"the Hub answered HTTP {status} ({str(exc).splitlines()[0]})"
         raise _unavailable(what, label, source, target, reason, command) from None
-    except _transport_errors() as exc:
+    except transport_errors() as exc:
         if isinstance(exc, OSError) and "Consistency check failed" in str(exc):
             raise ModelFormatError(f"{what}: a file of {label} arrived incomplete ({exc}); nothing was installed, "
                                    "try again") from None
         reason = f"the Hub at {hub_endpoint()} cannot be reached ({exc.__class__.__name__})"
         raise _unavailable(what, label, source, target, reason, command) from None
-
-
-# -- publishing -------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class PushResult:
-    repo_id: str
-    revision: str
-    commit: str
-    commit_url: str
-    files: tuple[str, ...]
-
-
-def push_model(model_dir: str, repo_id: str, *, private: bool = False, revision: str | None = None,
-               token: str | bool | None = None, commit_message: str | None = None) -> PushResult:
-    """Upload a model folder (config.json, model.safetensors, README.md only) to Hub repo ``repo_id``.
-
-    The folder must load with ``StyleFusionModel.from_pretrained``; a missing README.md is replaced by
-    the default model card. The repo (and ``revision`` as a branch) is created if needed.
-    """
-    repo = _parse_repo_id(repo_id)
-    folder = os.path.abspath(os.path.expanduser(model_dir))
-    if not os.path.isdir(folder):
-        raise InputError(f"push: {model_dir} is not a folder; give a model folder holding {CONFIG_NAME} and "
-                         f"{WEIGHTS_NAME}")
-    try:
-        model = StyleFusionModel.from_pretrained(folder)
-    except (ModelFormatError, ValueError, RuntimeError) as exc:
-        raise ModelFormatError(f"push: refusing to upload {folder}: it is not a valid StyleFusion model ({exc})") from None
-    files: dict[str, str | bytes] = {name: os.path.join(folder, name) for name in (CONFIG_NAME, WEIGHTS_NAME)}
-    card = os.path.join(folder, CARD_NAME)
-    files[CARD_NAME] = card if os.path.isfile(card) else default_card(model.config, model.fingerprint).encode()
-    message = commit_message or f"Upload StyleFusion model {model.display_name}"
-    return _upload(repo, files, private=private, revision=revision, token=token, commit_message=message)
-
-
-def push_styles(styles_dir: str, repo_id: str, *, private: bool = False, revision: str | None = None,
-                token: str | bool | None = None, commit_message: str | None = None,
-                pack_files: dict[str, bytes] | None = None) -> PushResult:
-    """Upload a style pack: every ``.safetensors`` style under ``styles_dir`` (sub-folders kept) + README.md.
-
-    Every ``.safetensors`` file must be a valid style file (``load_style``); other files are not uploaded.
-    Without a README.md, a card listing the styles and how to load them is generated. ``pack_files``
-    (repo path → bytes: ``presets.json`` and ``thumbnails/*.jpg``, made by ``styles_commands.pack_files``)
-    make the repo a style pack that ``stylefusion download owner/name`` fetches whole.
-    """
-    repo = _parse_repo_id(repo_id)
-    folder = os.path.abspath(os.path.expanduser(styles_dir))
-    if not os.path.isdir(folder):
-        raise InputError(f"push-styles: {styles_dir} is not a folder of style files")
-    styles: dict[str, StyleVector] = {}
-    for root, dirs, names in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(names):
-            if name.startswith(".") or not name.lower().endswith(".safetensors"):
-                continue
-            path = os.path.join(root, name)
-            rel = os.path.relpath(path, folder).replace(os.sep, "/")
-            problem = _repo_path_problem(rel)
-            if problem:
-                raise InputError(f"push-styles: {rel} {problem}; rename it")
-            try:
-                styles[rel] = load_style(path)
-            except (ModelFormatError, ValueError) as exc:
-                raise ModelFormatError(
-                    f"push-styles: refusing to upload {folder}: {rel} is not a valid StyleFusion style file ({exc}); "
-                    "fix or remove it"
-                ) from None
-    if not styles:
-        raise ModelFormatError(
-            f"push-styles: refusing to upload {folder}: it holds no style files (.safetensors written by "
-            "StyleFusionSaveStyle)"
-        )
-    files: dict[str, str | bytes] = {rel: os.path.join(folder, *rel.split("/")) for rel in styles}
-    for rel, content in (pack_files or {}).items():
-        problem = _repo_path_problem(rel)
-        if problem or rel in files:
-            raise InputError(f"push-styles: pack file {rel} {problem or 'would replace a style file'}")
-        files[rel] = content
-    card = os.path.join(folder, CARD_NAME)
-    files[CARD_NAME] = card if os.path.isfile(card) else _styles_card(repo.repo_id, styles).encode()
-    message = commit_message or f"Upload {len(styles)} StyleFusion style(s)"
-    return _upload(repo, files, private=private, revision=revision, token=token, commit_message=message)
-
-
-def _parse_repo_id(repo_id: str) -> HubSource:
-    repo = parse_hub_source(repo_id or "")
-    if repo is None or repo.revision:
-        raise InputError(f"--repo-id: {repo_id!r} must be owner/name (give a branch with --revision)")
-    return repo
-
-
-def _styles_card(repo_id: str, styles: dict[str, StyleVector]) -> str:
-    rows = "\n".join(f"| `{rel}` | {s.name} | {s.model_name} | `{s.model_fingerprint[:16]}` |"
-                     for rel, s in styles.items())
-    first = next(iter(styles))
-    return (
-        "---\nlibrary_name: comfyui-stylefusion\ntags:\n- style-transfer\n- comfyui\n- stylefusion-styles\n---\n"
-        f"# StyleFusion styles\n\nDownload the whole pack with `stylefusion download {repo_id}`; its styles then appear "
-        f"in StyleFusionStylePreset as `{repo_id}:<name>`. Or load one file with StyleFusionLoadStyle: "
-        f"`{repo_id}:{first}`.\n"
-        "A style only works with the model it was made by (fingerprint below).\n\n"
-        f"| file | style | model | model fingerprint |\n|---|---|---|---|\n{rows}\n"
-    )
-
-
-def _upload(repo: HubSource, files: dict[str, str | bytes], *, private: bool, revision: str | None,
-            token: str | bool | None, commit_message: str) -> PushResult:
-    """Stage exactly ``files`` (repo path → local path or bytes) and upload them as one commit."""
-    if hub_offline():
-        raise StyleFusionError("push: HF_HUB_OFFLINE is set; publishing needs the network (unset HF_HUB_OFFLINE)")
-    if revision is not None and (parse_hub_source(f"{repo.repo_id}@{revision}") is None):
-        raise InputError(f"--revision: {revision!r} is not a valid branch name")
-    api = _api(token)
-    with tempfile.TemporaryDirectory(prefix="stylefusion-push-") as staging:
-        for rel, content in files.items():
-            dest = os.path.join(staging, *rel.split("/"))
-            os.makedirs(os.path.dirname(dest), exist_ok=True)
-            if isinstance(content, bytes):
-                with open(dest, "wb") as fh:
-                    fh.write(content)
-            else:
-                _link_or_copy(content, dest)
-        try:
-            api.create_repo(repo.repo_id, private=True if private else None, exist_ok=True)
-            if revision and revision != constants.DEFAULT_REVISION:
-                api.create_branch(repo.repo_id, branch=revision, exist_ok=True)
-            info = api.upload_folder(repo_id=repo.repo_id, folder_path=staging, revision=revision,
-                                     commit_message=commit_message)
-        except HfHubHTTPError as exc:
-            status = getattr(getattr(exc, "response", None), "status_code", "?")
-            hint = (" — log in with `hf auth login`, set HF_TOKEN or pass --token with write access"
-                    if status in (401, 403) else "")
-            raise StyleFusionError(f"push: the Hub refused the upload to {repo.repo_id} (HTTP {status}){hint}: "
-                                   f"{str(exc).splitlines()[0]}") from None
-        except _transport_errors() as exc:
-            raise StyleFusionError(f"push: the Hub at {hub_endpoint()} cannot be reached "
-                                   f"({exc.__class__.__name__}: {exc})") from None
-    return PushResult(repo.repo_id, revision or constants.DEFAULT_REVISION, info.oid, info.commit_url, tuple(files))
-
-
-def _link_or_copy(src: str, dest: str) -> None:
-    try:
-        os.link(src, dest)
-    except OSError:
-        shutil.copy2(src, dest)
