@@ -39,8 +39,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
-import threading
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
@@ -60,8 +58,9 @@ from huggingface_hub.utils import tqdm as hf_tqdm
 from ..networks.errors import InputError, ModelFormatError, ModelNotFoundError
 from ..networks.model import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, StyleFusionModel
 from .hub_client import LIBRARY_NAME, hub_api, hub_endpoint, hub_offline, library_version, transport_errors
-from .hub_names import HubSource, parse_hub_source, parse_style_source, repo_path_problem
-from .paths import MODELS_KIND, STYLES_KIND, folders, safe_join
+from .hub_names import HubSource, parse_hub_source, parse_style_source
+from .paths import (MODELS_KIND, STYLES_KIND, folder_lock, folders, install_folder, relative_path_problem, safe_join,
+                    staging_folder, write_folder)
 from .presets import INDEX_NAME, THUMBNAILS_DIR, read_index
 from .style_file import load_style
 from .weights import PICKLE_SUFFIXES, read_safetensors
@@ -95,21 +94,6 @@ def _require_style_source(text: str) -> tuple[HubSource, str]:
     return parsed
 
 
-def _kind_folders(kind: str, models_dir: str | None) -> list[str]:
-    """Search folders for ``kind``; with ``models_dir``, only ``models_dir/kind`` (or ``models_dir`` itself if it
-    already is that folder, e.g. ``ComfyUI/models/stylefusion``)."""
-    if models_dir is None:
-        return folders(kind)
-    root = os.path.abspath(os.path.expanduser(models_dir))
-    return [root if os.path.basename(root.rstrip(os.sep)) == kind else os.path.join(root, kind)]
-
-
-def _write_folder(kind: str, models_dir: str | None) -> str:
-    folder = _kind_folders(kind, models_dir)[0]
-    os.makedirs(folder, exist_ok=True)
-    return folder
-
-
 # -- local copies -----------------------------------------------------------------------------------
 def _is_complete_model(folder: str) -> bool:
     return os.path.isfile(os.path.join(folder, CONFIG_NAME)) and os.path.isfile(os.path.join(folder, WEIGHTS_NAME))
@@ -121,7 +105,7 @@ def _is_pack(folder: str) -> bool:
 
 def _local_copy(kind: str, name: str, what: str, installed: Callable[[str], bool], models_dir: str | None) -> str | None:
     """The first ``<folder>/name`` among the folders of ``kind`` that is ``installed``; never touches the network."""
-    for folder in _kind_folders(kind, models_dir):
+    for folder in folders(kind, models_dir):
         path = safe_join(folder, name, what)
         if installed(path):
             return path
@@ -164,7 +148,7 @@ def ensure_model(source: HubSource | str, *, models_dir: str | None = None, upda
 
     def fetch(info, target: str) -> None:
         _fetch_folder(source, info, _model_files(source, info), target, "model", str(source), token, progress,
-                      _validate_model)
+                      _validate_model, _is_complete_model)
 
     return _ensure("model", str(source), source, MODELS_KIND, source.folder_name, _is_complete_model, fetch,
                    models_dir=models_dir, update=update, token=token)
@@ -189,8 +173,8 @@ def ensure_style(text: str, *, models_dir: str | None = None, update: bool = Fal
                 f"style: Hub repo {source} (commit {info.sha[:12]}) has no file {path!r}; "
                 f"its .safetensors files: {', '.join(available[:20]) or 'none'}"
             )
-        styles = _write_folder(STYLES_KIND, models_dir)
-        with _staging(styles) as staging:
+        styles = write_folder(STYLES_KIND, models_dir)
+        with staging_folder(styles) as staging:
             local_files = os.path.join(staging, "files")
             _download(source, info.sha, [path], local_files, os.path.join(staging, "hf-cache"), what, label, target,
                       token, progress, sizes={s.rfilename: s.size for s in info.siblings or []}, command=command)
@@ -226,10 +210,10 @@ def ensure_pack(source: HubSource | str, *, models_dir: str | None = None, updat
         if INDEX_NAME not in names:
             raise ModelFormatError(f"style pack: Hub repo {source} (commit {info.sha[:12]}) has no {INDEX_NAME}, so it "
                                    "is not a StyleFusion style pack (push one with `stylefusion push-styles`)")
-        files = [n for n in names if repo_path_problem(n) is None and (
+        files = [n for n in names if relative_path_problem(n) is None and (
             n in (INDEX_NAME, CARD_NAME) or n.lower().endswith(".safetensors")
             or (n.startswith(THUMBNAILS_DIR + "/") and n.lower().endswith(".jpg")))]
-        _fetch_folder(source, info, files, target, "style pack", str(source), token, progress, _validate_pack)
+        _fetch_folder(source, info, files, target, "style pack", str(source), token, progress, _validate_pack, _is_pack)
 
     return _ensure("style pack", str(source), source, STYLES_KIND, source.folder_name, _is_pack, fetch,
                    models_dir=models_dir, update=update, token=token)
@@ -248,13 +232,13 @@ def _ensure(what: str, label: str, source: HubSource, kind: str, name: str, inst
     local = None if update else _local_copy(kind, name, what, installed, models_dir)
     if local:
         return local
-    target = safe_join(_write_folder(kind, models_dir), name, what)
+    target = safe_join(write_folder(kind, models_dir), name, what)
     if hub_offline():
         if update and installed(target):
             raise ModelNotFoundError(f"{what}: cannot look for a newer commit of {label} because HF_HUB_OFFLINE "
                                      f"is set; the copy in {target} is unchanged")
         raise _unavailable(what, label, source, target, _OFFLINE_REASON, command)
-    with _target_lock(target):
+    with folder_lock(target):
         if update or not installed(target):
             with _hub_errors(what, label, source, target, command):
                 info = _repo_info(hub_api(token), source)
@@ -267,16 +251,18 @@ def is_style_pack(source: HubSource | str, token: str | bool | None = None) -> b
     source = _as_hub_source(source)
     if hub_offline():
         return False
-    with _hub_errors("model", str(source), source, safe_join(_kind_folders(MODELS_KIND, None)[0], source.folder_name)):
+    with _hub_errors("model", str(source), source, safe_join(folders(MODELS_KIND)[0], source.folder_name)):
         info = _repo_info(hub_api(token), source)
     return INDEX_NAME in [s.rfilename for s in info.siblings or []]
 
 
 def _fetch_folder(source: HubSource, info, files: list[str], target: str, what: str, label: str, token,
-                  progress: ProgressCallback | None, validate: Callable[[str, HubSource, str], None]) -> None:
+                  progress: ProgressCallback | None, validate: Callable[[str, HubSource, str], None],
+                  installed: Callable[[str], bool]) -> None:
     """Download ``files`` at the resolved commit into a staging folder, ``validate`` them, record where they came
-    from, and only then move the folder to ``target`` (a model folder or a style pack)."""
-    with _staging(os.path.dirname(target)) as staging:
+    from, and only then move the folder to ``target`` (a model folder or a style pack; one another process
+    ``installed`` meanwhile is kept)."""
+    with staging_folder(os.path.dirname(target)) as staging:
         local_files = os.path.join(staging, "files")
         _download(source, info.sha, files, local_files, os.path.join(staging, "hf-cache"), what, label, target,
                   token, progress, sizes={s.rfilename: s.size for s in info.siblings or []})
@@ -286,7 +272,7 @@ def _fetch_folder(source: HubSource, info, files: list[str], target: str, what: 
             "endpoint": hub_endpoint(), "downloaded_at": _now(),
             "files": {name: _file_facts(os.path.join(local_files, *name.split("/"))) for name in files},
         })
-        _install(local_files, target, staging)
+        install_folder(local_files, target, staging, installed)
 
 
 def _validate_pack(folder: str, source: HubSource, commit: str) -> None:
@@ -317,7 +303,7 @@ def _repo_info(api: HfApi, source: HubSource):
 def _model_files(source: HubSource, info) -> list[str]:
     """The repo files to fetch (config.json, *.safetensors, README.md); refuses repos that cannot be a model."""
     names = [s.rfilename for s in info.siblings or []]
-    wanted = [n for n in names if "/" not in n and repo_path_problem(n) is None
+    wanted = [n for n in names if "/" not in n and relative_path_problem(n) is None
               and any(fnmatch.fnmatch(n, p) for p in MODEL_PATTERNS)]
     if WEIGHTS_NAME in wanted and CONFIG_NAME in wanted:
         return wanted
@@ -361,41 +347,6 @@ def _validate_model(folder: str, source: HubSource, commit: str) -> None:
             f"nothing was installed: {_strip_prefix(exc, folder)}. Ask the author to fix the repo, or pin a working "
             "revision with owner/name@revision"
         ) from None
-
-
-def _install(staged: str, target: str, staging: str) -> None:
-    """Move the validated folder ``staged`` to ``target``, replacing an old or incomplete copy."""
-    if os.path.lexists(target):
-        os.rename(target, os.path.join(staging, "replaced"))  # deleted with the staging folder
-    try:
-        os.rename(staged, target)
-    except OSError:
-        if not _is_complete_model(target):  # another process installed it in between: keep theirs
-            raise
-
-
-@contextmanager
-def _staging(parent: str) -> Iterator[str]:
-    """A hidden temporary folder inside ``parent`` (same filesystem, so renames are atomic); always removed."""
-    os.makedirs(parent, exist_ok=True)
-    path = tempfile.mkdtemp(prefix=".download-", dir=parent)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-_locks: dict[str, threading.Lock] = {}
-_locks_guard = threading.Lock()
-
-
-@contextmanager
-def _target_lock(target: str) -> Iterator[None]:
-    """One download per destination at a time within this process (two nodes asking for the same repo)."""
-    with _locks_guard:
-        lock = _locks.setdefault(target, threading.Lock())
-    with lock:
-        yield
 
 
 def _progress_bar_class(progress: ProgressCallback, total: int) -> type:

@@ -1,7 +1,8 @@
 """Names of things on the Hugging Face Hub: ``owner/name[@revision]`` and ``…:path/in/repo.safetensors``.
 
 Pure string rules, shared by the loader, the download and the publish side; nothing here imports
-``huggingface_hub`` or touches the network.
+``huggingface_hub`` or touches the network. (Which paths inside a repo may be mirrored locally is
+``paths.relative_path_problem``'s rule.)
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from ..networks.errors import InputError
+from .paths import relative_path_problem
 
 _HUB_PART = r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}"
 _HUB_RE = re.compile(rf"^(?P<owner>{_HUB_PART})/(?P<name>{_HUB_PART})(?:@(?P<revision>[A-Za-z0-9._/-]{{1,200}}))?$")
@@ -48,22 +50,6 @@ def parse_hub_source(text: str) -> HubSource | None:
     return HubSource(m["owner"], m["name"], rev)
 
 
-def repo_path_problem(path: str) -> str | None:
-    """Why ``path`` (a file path inside a repo) is unsafe to mirror locally, or None if it is fine."""
-    if not path or path != path.strip():
-        return "is empty or has surrounding spaces"
-    if any(ord(ch) < 32 or ch == "\x7f" for ch in path):
-        return "contains control characters"
-    if "\\" in path or ":" in path or path.startswith("/"):
-        return "must be a relative path with '/' separators (no '\\', ':' or leading '/')"
-    parts = path.split("/")
-    if any(p in ("", ".", "..") for p in parts):
-        return "must not contain '..', '.' or empty path segments"
-    if any(p.startswith(".") for p in parts):
-        return "must not contain hidden ('.…') names"
-    return None
-
-
 def parse_style_source(text: str) -> tuple[HubSource, str] | None:
     """``owner/name[@revision]:path/in/repo.safetensors`` → (HubSource, path); None if not of that shape.
 
@@ -76,7 +62,7 @@ def parse_style_source(text: str) -> tuple[HubSource, str] | None:
     source = parse_hub_source(repo_part)
     if source is None:
         return None
-    problem = repo_path_problem(path)
+    problem = relative_path_problem(path)
     if problem:
         raise InputError(f"style: the path in {text!r} {problem}; use owner/name[@revision]:path/in/repo.safetensors")
     if not path.lower().endswith(".safetensors"):

@@ -19,7 +19,8 @@ from ..networks.errors import InputError, ModelFormatError, StyleFusionError
 from ..networks.model import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, StyleFusionModel, default_card
 from ..networks.values import StyleVector
 from .hub_client import hub_api, hub_endpoint, hub_offline, transport_errors
-from .hub_names import HubSource, parse_hub_source, repo_path_problem
+from .hub_names import HubSource, parse_hub_source
+from .paths import relative_path_problem
 from .style_file import load_style
 
 
@@ -77,7 +78,7 @@ def push_styles(styles_dir: str, repo_id: str, *, private: bool = False, revisio
                 continue
             path = os.path.join(root, name)
             rel = os.path.relpath(path, folder).replace(os.sep, "/")
-            problem = repo_path_problem(rel)
+            problem = relative_path_problem(rel)
             if problem:
                 raise InputError(f"push-styles: {rel} {problem}; rename it")
             try:
@@ -94,7 +95,7 @@ def push_styles(styles_dir: str, repo_id: str, *, private: bool = False, revisio
         )
     files: dict[str, str | bytes] = {rel: os.path.join(folder, *rel.split("/")) for rel in styles}
     for rel, content in (pack_files or {}).items():
-        problem = repo_path_problem(rel)
+        problem = relative_path_problem(rel)
         if problem or rel in files:
             raise InputError(f"push-styles: pack file {rel} {problem or 'would replace a style file'}")
         files[rel] = content
