@@ -39,7 +39,7 @@ def main() -> None:
     from stylefusion.storage.paths import DEFAULT_MODEL
     from stylefusion.storage.presets import list_presets, model_styles_folder
     from stylefusion.storage.loading import load_model, resolve_model_path
-    from stylefusion.styles_commands import SAMPLE_PHOTO, _read_picture, apply_presets, build_presets
+    from stylefusion.presets.build import SAMPLE_PHOTO, _read_picture, apply_presets, build_presets
     from stylefusion.storage.images import to_pil
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -6,9 +6,9 @@
 
 Modules: :mod:`.workflow` reads the UI and API formats into one graph, :mod:`.executor` validates and
 runs it, :mod:`.core_nodes` stands in for ComfyUI's LoadImage, LoadImageMask, SaveImage and
-PreviewImage, :mod:`.images` decodes and writes pictures, :mod:`.commands` adds ``stylefusion run``,
-``transfer`` and ``fuse`` to the CLI. ComfyUI never imports this package; the CLI imports it lazily
-(names below load on first use, so ``stylefusion --help`` stays instant).
+PreviewImage, :mod:`.images` decodes and writes pictures; ``cli/run.py`` puts ``stylefusion run``,
+``transfer`` and ``fuse`` on the command line. ComfyUI never imports this package (names below load on
+first use).
 """
 
 from __future__ import annotations

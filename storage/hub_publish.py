@@ -63,7 +63,7 @@ def push_styles(styles_dir: str, repo_id: str, *, private: bool = False, revisio
 
     Every ``.safetensors`` file must be a valid style file (``load_style``); other files are not uploaded.
     Without a README.md, a card listing the styles and how to load them is generated. ``pack_files``
-    (repo path → bytes: ``presets.json`` and ``thumbnails/*.jpg``, made by ``styles_commands.pack_files``)
+    (repo path → bytes: ``presets.json`` and ``thumbnails/*.jpg``, made by ``presets/build.py``'s ``pack_files``)
     make the repo a style pack that ``stylefusion download owner/name`` fetches whole.
     """
     repo = _parse_repo_id(repo_id)

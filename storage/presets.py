@@ -18,7 +18,7 @@ Where preset folders are (decided once, here):
 
 Names: a model's own presets by their plain name (``van_gogh``); a pack's as ``owner/name[@rev]:van_gogh``.
 The recipes of the bundled presets (source pictures, credits, licences) are ``presets/manifest.json`` in
-the pack; ``styles_commands.build_presets`` turns them into a preset folder.
+the pack; ``build_presets`` in ``presets/build.py`` turns them into a preset folder.
 """
 
 from __future__ import annotations

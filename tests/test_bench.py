@@ -16,7 +16,7 @@ import sys
 import pytest
 import torch
 
-from stylefusion import bench
+from stylefusion.bench import jobs as bench
 from stylefusion.cli import main
 from stylefusion.models import encode_style, extract_features, generate, transfer
 from stylefusion.networks.errors import ModelNotFoundError

@@ -496,7 +496,7 @@ def test_style_pack_round_trip_push_download_list_use_refuse_offline(hub, tmp_pa
     from stylefusion.storage.presets import list_presets, load_preset, model_styles_folder
     from stylefusion.networks.errors import ModelMismatchError
     from stylefusion.nodes import NODE_CLASS_MAPPINGS
-    from stylefusion.styles_commands import build_presets
+    from stylefusion.presets.build import build_presets
 
     folder = tiny_model.save_pretrained(isolated_models_dir / "stylefusion" / "tiny")  # found by its fingerprint
     styles = model_styles_folder(folder)
@@ -542,7 +542,7 @@ def test_style_pack_round_trip_push_download_list_use_refuse_offline(hub, tmp_pa
 
 
 def test_pack_errors_are_clear(hub, tmp_path, tiny_model, isolated_models_dir, capsys):
-    from stylefusion.styles_commands import pack_files
+    from stylefusion.presets.build import pack_files
 
     loose = tmp_path / "loose"
     loose.mkdir()

@@ -17,7 +17,7 @@ from stylefusion.storage.paths import bundled_models
 from stylefusion.storage.presets import (INDEX_NAME, list_presets, load_preset, model_styles_folder, read_index)
 from stylefusion.storage.style_file import load_style
 from stylefusion.nodes import NODE_CLASS_MAPPINGS
-from stylefusion.styles_commands import RECIPES, build_presets, read_recipes
+from stylefusion.presets.build import RECIPES, build_presets, read_recipes
 
 from conftest import trained_like
 

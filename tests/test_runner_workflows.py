@@ -46,7 +46,7 @@ SIZE_FROM = {
 @pytest.fixture
 def tiny_installed(isolated_models_dir, tiny_model) -> str:
     from stylefusion.storage.presets import model_styles_folder
-    from stylefusion.styles_commands import build_presets
+    from stylefusion.presets.build import build_presets
 
     folder = tiny_model.save_pretrained(isolated_models_dir / "stylefusion" / "tiny")
     build_presets(tiny_model, model_styles_folder(folder))  # style_presets.json picks presets of the loaded model

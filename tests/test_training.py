@@ -135,7 +135,7 @@ def test_export_with_evaluation_scores_the_model_the_baseline_and_the_peer(data,
 
 
 def test_evaluate_without_the_peer_says_how_to_get_it(data, tmp_path, monkeypatch):
-    from stylefusion import peer as peer_lib
+    from stylefusion.bench import peer as peer_lib
     from stylefusion.training.evaluate import evaluate
 
     model = StyleFusionModel(tiny_config().model)

@@ -35,12 +35,12 @@ import time
 import torch
 import torch.nn.functional as F
 
+from ..bench import peer as peer_lib
 from ..models.api import transfer
 from ..networks.model import StyleFusionModel
 from ..networks.color import color_transfer, rgb_to_ycbcr
 from ..storage.images import load_rgb
 from ..storage.weights import atomic_path
-from .. import peer as peer_lib
 from . import losses as L
 from . import judge as J
 from .dataset import list_images, spread

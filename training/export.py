@@ -15,11 +15,11 @@ import json
 import os
 from collections import Counter
 
+from ..networks.cost import gflops_per_megapixel
 from ..networks.model import StyleFusionModel
-from ..networks.layers import mac_count
+from ..presets.build import build_presets
 from ..storage.presets import model_styles_folder
 from ..storage.weights import read_safetensors
-from ..styles_commands import build_presets
 from .checkpoint import latest_checkpoint
 from .config import CONFIG_CHANGED, TrainingConfig, describe_changes
 
@@ -93,12 +93,7 @@ def model_card(model: StyleFusionModel, state: dict, run_dir: str, metrics: dict
             data_report = json.load(fh)
     params = {n: sum(p.numel() for p in getattr(model, n).parameters())
               for n in ("feature_extractor", "style_encoder", "generator")}
-    import torch
-
-    probe = torch.rand(1, 3, 256, 256)
-    macs = mac_count(model.feature_extractor, probe)
-    macs += mac_count(model.generator, model.feature_extractor(probe), torch.zeros(1, model.config.style_dim))
-    gflops_mp = 2 * macs / (256 * 256) * 1e6 / 1e9
+    gflops_mp = gflops_per_megapixel(model)
     hours = state.get("elapsed_seconds", 0) / 3600
     lw = config.losses
     lines = [

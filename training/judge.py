@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .. import peer as peer_lib
+from ..bench import peer as peer_lib
 from ..networks.color import lab_color_transfer, rgb_to_ycbcr
 from .dataset import is_held_out, list_images, spread
 

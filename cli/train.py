@@ -1,11 +1,17 @@
-"""CLI sub-commands of the training directory: train, export, evaluate, probe."""
+"""``stylefusion train``, ``export``, ``evaluate`` and ``probe``: the training tools (see training/README.md)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-from ..cli import command
+from ..networks.errors import InputError
+from ..storage.loading import load_model
+from ..training.config import TrainingConfig
+from ..training.evaluate import evaluate
+from ..training.export import export
+from ..training.loop import train
+from ..training.probe import Candidate, ProbeSettings, run_probe
 
 
 def _train_args(p: argparse.ArgumentParser) -> None:
@@ -19,11 +25,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar (logs still go to stats.jsonl)")
 
 
-@command("train", "train a model (see training/README.md)")(_train_args)
 def _train(args: argparse.Namespace) -> int:
-    from .config import TrainingConfig
-    from .loop import train
-
     config = TrainingConfig.load(args.config)
     if args.steps <= 0:
         raise ValueError("--steps: must be a positive total step count")
@@ -45,10 +47,7 @@ def _export_args(p: argparse.ArgumentParser) -> None:
                    help="markdown file with your judgement of the model: the model card's Limitations section")
 
 
-@command("export", "export a training run's EMA networks as a model folder")(_export_args)
 def _export(args: argparse.Namespace) -> int:
-    from .export import export
-
     out = export(args.run_dir, args.out, args.name, args.eval_content, args.eval_style, args.eval_size, args.notes)
     print(f"[stylefusion] exported {args.run_dir} → {out}")
     return 0
@@ -77,12 +76,7 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
                         "(default: ~/.cache/stylefusion/judge or $STYLEFUSION_JUDGE_CACHE; 'none' to disable)")
 
 
-@command("evaluate", "contact sheet + metrics of a model on photos × styles")(_evaluate_args)
 def _evaluate(args: argparse.Namespace) -> int:
-    from ..networks.errors import InputError
-    from ..storage.loading import load_model
-    from .evaluate import evaluate
-
     for option, value, low in (("--max-content", args.max_content, 1), ("--max-style", args.max_style, 1),
                                ("--size", args.size, 64)):
         if value < low:
@@ -121,10 +115,7 @@ def _probe_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--holdout-fraction", type=float, default=0.08)
 
 
-@command("probe", "optimise photo pixels against candidate style losses; score them with the judge")(_probe_args)
 def _probe(args: argparse.Namespace) -> int:
-    from .probe import Candidate, ProbeSettings, run_probe
-
     def items(text: str, sep: str = ",") -> list[str]:
         return [t.strip() for t in text.split(sep) if t.strip()]
 
@@ -141,3 +132,11 @@ def _probe(args: argparse.Namespace) -> int:
     run_probe(args.content, args.style, args.out, settings)
     print(f"[stylefusion] wrote {args.out}/probe.json")
     return 0
+
+
+COMMANDS = {
+    "train": (_train_args, _train, "train a model (see training/README.md)"),
+    "export": (_export_args, _export, "export a training run's EMA networks as a model folder"),
+    "evaluate": (_evaluate_args, _evaluate, "contact sheet + metrics of a model on photos × styles"),
+    "probe": (_probe_args, _probe, "optimise photo pixels against candidate style losses; score them with the judge"),
+}

@@ -1,32 +1,14 @@
-"""``stylefusion push``, ``push-styles`` and ``download``: the Hugging Face Hub from the command line.
-
-huggingface_hub is imported only when one of these commands runs (``storage/hub_download.py``,
-``storage/hub_publish.py``).
-"""
+"""``stylefusion push``, ``push-styles`` and ``download``: the Hugging Face Hub from the command line."""
 
 from __future__ import annotations
 
 import argparse
-import functools
-import sys
+import os
 
-from .cli import command
-
-
-def _user_errors(name: str):
-    """Print StyleFusion's own errors as one line (exit 1) instead of a traceback."""
-    def wrap(run):
-        @functools.wraps(run)
-        def guarded(args: argparse.Namespace) -> int:
-            from .networks.errors import StyleFusionError
-
-            try:
-                return run(args)
-            except StyleFusionError as exc:
-                print(f"stylefusion {name}: {exc}", file=sys.stderr)
-                return 1
-        return guarded
-    return wrap
+from ..presets.build import SAMPLE_PHOTO, pack_files
+from ..storage import hub_download as hub
+from ..storage.hub_publish import push_model, push_styles
+from ..storage.loading import load_model
 
 
 def _publish_args(p: argparse.ArgumentParser, what: str) -> None:
@@ -45,12 +27,11 @@ def _print_push(result) -> None:
 
 
 # -- push -------------------------------------------------------------------------------------------
-@command("push", "upload a model folder (config.json, model.safetensors, README.md) to a Hugging Face Hub repo")(
-    lambda p: _publish_args(p, "model folder: config.json + model.safetensors (+ README.md model card)"))
-@_user_errors("push")
-def _push(args: argparse.Namespace) -> int:
-    from .storage.hub_publish import push_model
+def _push_args(p: argparse.ArgumentParser) -> None:
+    _publish_args(p, "model folder: config.json + model.safetensors (+ README.md model card)")
 
+
+def _push(args: argparse.Namespace) -> int:
     _print_push(push_model(args.folder, args.repo_id, private=args.private, revision=args.revision,
                            token=args.token, commit_message=args.message))
     return 0
@@ -65,14 +46,7 @@ def _push_styles_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--photo", default=None, help="picture the thumbnails show each style on (default: the sample photo)")
 
 
-@command("push-styles", "upload a style pack (style files, presets.json, thumbnails) to a Hugging Face Hub repo")(
-    _push_styles_args)
-@_user_errors("push-styles")
 def _push_styles(args: argparse.Namespace) -> int:
-    from .storage.hub_publish import push_styles
-    from .storage.loading import load_model
-    from .styles_commands import SAMPLE_PHOTO, pack_files
-
     model = load_model(args.model, "cpu", "fp32", allow_paths=True) if args.model else None
     extra = pack_files(args.folder, model, args.photo or SAMPLE_PHOTO)
     _print_push(push_styles(args.folder, args.repo_id, private=args.private, revision=args.revision,
@@ -93,11 +67,7 @@ def _download_args(p: argparse.ArgumentParser) -> None:
                    help="Hub token for private or gated repos (default: HF_TOKEN or `hf auth login`)")
 
 
-@command("download", "fetch a model, a style pack or a style from the Hugging Face Hub for offline use")(_download_args)
-@_user_errors("download")
 def _download(args: argparse.Namespace) -> int:
-    from .storage import hub_download as hub
-
     style = ":" in args.source
     if style:
         before = None if args.update else hub.local_style_path(args.source, args.models_dir)
@@ -129,9 +99,17 @@ def _download(args: argparse.Namespace) -> int:
 
 def _style_repo_folder(path: str, source: str) -> str:
     """``<styles>/owner--name[@rev]`` from the local path of ``owner/name[@rev]:a/b.safetensors``."""
-    import os
-
     depth = source.partition(":")[2].count("/") + 1
     for _ in range(depth):
         path = os.path.dirname(path)
     return path
+
+
+COMMANDS = {
+    "push": (_push_args, _push,
+             "upload a model folder (config.json, model.safetensors, README.md) to a Hugging Face Hub repo"),
+    "push-styles": (_push_styles_args, _push_styles,
+                    "upload a style pack (style files, presets.json, thumbnails) to a Hugging Face Hub repo"),
+    "download": (_download_args, _download,
+                 "fetch a model, a style pack or a style from the Hugging Face Hub for offline use"),
+}

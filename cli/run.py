@@ -1,8 +1,7 @@
-"""CLI sub-commands ``run``, ``transfer`` and ``fuse`` (registered in ``cli.COMMANDS`` on import).
+"""``stylefusion run``, ``transfer`` and ``fuse``: workflows and the one-shot jobs from the command line.
 
-Heavy modules (torch, PIL, the models) are imported inside the commands, so ``stylefusion --help``
-stays instant. Every failure prints one line, ``stylefusion <command>: <reason>``, on stderr and
-returns the exit code of :mod:`.errors` (1 node/model failure, 3 workflow file, 4 invalid workflow,
+A failure prints one line, ``stylefusion <command>: <reason>``, on stderr (see :func:`stylefusion.cli.main`)
+and returns the exit code of ``runner/errors.py`` (1 node/model failure, 3 workflow file, 4 invalid workflow,
 5 missing or unreadable input file); ``--traceback`` shows the Python traceback instead.
 """
 
@@ -10,9 +9,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
-from ..cli import command
+from ..models.api import extract_features, fuse_images, generate, transfer
+from ..networks.errors import InputError
+from ..runner.executor import parse_setting, run_workflow
+from ..runner.images import nchw_to_nhwc, nhwc_to_nchw, read_gray, read_image, save_image
+from ..storage.loading import load_model
+from ..storage.presets import load_preset
 
 EXIT_CODES = """exit codes:
   0  success
@@ -21,25 +24,6 @@ EXIT_CODES = """exit codes:
   3  the workflow file is missing, not JSON, or not a ComfyUI workflow
   4  the workflow is invalid: unknown node type, broken link, missing input, bad widget value
   5  an input image or mask file is missing or unreadable"""
-
-
-def _fail(name: str, exc: BaseException) -> None:
-    message = " ".join(str(exc).split("\n")).strip() or type(exc).__name__
-    print(f"stylefusion {name}: {message}", file=sys.stderr)
-
-
-def _guarded(name: str, args: argparse.Namespace, body) -> int:
-    """Run ``body()``; turn user-facing errors into one stderr line and an exit code."""
-    from ..networks.errors import StyleFusionError
-    from .errors import WorkflowError
-
-    try:
-        return int(body() or 0)
-    except (WorkflowError, StyleFusionError, ValueError, OSError, RuntimeError) as exc:
-        if getattr(args, "traceback", False):
-            raise
-        _fail(name, exc)
-        return getattr(exc, "exit_code", 1)
 
 
 def _common_model_args(p: argparse.ArgumentParser) -> None:
@@ -88,24 +72,18 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--traceback", action="store_true", help="on failure, show the Python traceback (for bug reports)")
 
 
-@command("run", "run a ComfyUI workflow (UI or API format) headlessly")(_run_args)
 def _run(args: argparse.Namespace) -> int:
-    def body() -> int:
-        from .executor import parse_setting, run_workflow
-
-        settings = [parse_setting(text) for text in args.settings]
-        result = run_workflow(args.workflow, inputs=dict(args.input), settings=settings, input_dir=args.input_dir,
-                              output_dir=args.output_dir, preview_dir=args.preview_dir,
-                              metadata=not args.no_metadata, log=print if args.verbose else None)
-        for path in result.files:
-            print(_shown(path))
-        for message in result.messages:
-            print(message)
-        if args.verbose:
-            print(f"ran {len(result.executed)} nodes in {result.seconds:.1f} s; {len(result.files)} files written")
-        return 0
-
-    return _guarded("run", args, body)
+    settings = [parse_setting(text) for text in args.settings]
+    result = run_workflow(args.workflow, inputs=dict(args.input), settings=settings, input_dir=args.input_dir,
+                          output_dir=args.output_dir, preview_dir=args.preview_dir,
+                          metadata=not args.no_metadata, log=print if args.verbose else None)
+    for path in result.files:
+        print(_shown(path))
+    for message in result.messages:
+        print(message)
+    if args.verbose:
+        print(f"ran {len(result.executed)} nodes in {result.seconds:.1f} s; {len(result.files)} files written")
+    return 0
 
 
 def _shown(path: str) -> str:
@@ -119,22 +97,16 @@ def _shown(path: str) -> str:
 
 # -- transfer / fuse ---------------------------------------------------------------------------------
 def _load_model(args: argparse.Namespace):
-    from ..storage.loading import load_model
-
     return load_model(args.model, args.device, args.precision, allow_paths=True)
 
 
 def _read(path: str, what: str):
-    from .images import nhwc_to_nchw, read_image
-
     image, _ = read_image(path, what)
     return nhwc_to_nchw(image)
 
 
 def _write(images, output: str, texts: dict) -> list[str]:
     """Save a batch [B,3,H,W]: ``output`` for one image, ``<stem>_00001<ext>``… for several."""
-    from .images import nchw_to_nhwc, save_image
-
     frames = nchw_to_nhwc(images.detach().cpu().float())
     stem, ext = os.path.splitext(output)
     paths = [output] if len(frames) == 1 else [f"{stem}_{i:05}{ext}" for i in range(1, len(frames) + 1)]
@@ -145,8 +117,6 @@ def _write(images, output: str, texts: dict) -> list[str]:
 
 
 def _check_tile(tile_size: int, overlap: int = 0) -> int:
-    from ..networks.errors import InputError
-
     if tile_size != 0 and tile_size < 64:
         raise InputError(f"--tile-size: {tile_size} is too small; use 0 (whole image) or at least 64")
     if overlap < 0:
@@ -172,37 +142,29 @@ def _transfer_args(p: argparse.ArgumentParser) -> None:
     _common_model_args(p)
 
 
-@command("transfer", "restyle a picture in the style of another (one-shot style transfer)")(_transfer_args)
 def _transfer(args: argparse.Namespace) -> int:
-    def body() -> int:
-        from ..models.api import extract_features, generate, transfer
-        from ..networks.errors import InputError
-        from ..storage.presets import load_preset
-
-        if (args.style is None) == (args.preset is None):
-            raise InputError("style: give either a style picture or --preset NAME (not both)")
-        tile_size = _check_tile(args.tile_size, args.tile_overlap)
-        content = _read(args.content, "content")
-        if args.preset is not None:
-            model = _load_model(args)
-            features = extract_features(model, content, tile_size=tile_size)
-            image = generate(model, features, load_preset(model, args.preset), args.strength, args.preserve_color,
-                             args.seed, tile_size=tile_size, tile_overlap=args.tile_overlap)
-        else:
-            style = _read(args.style, "style")
-            if style.shape[0] not in (1, content.shape[0]):
-                style = style[:1]
-            model = _load_model(args)
-            image = transfer(model, content, style, strength=args.strength, preserve_color=args.preserve_color,
-                             seed=args.seed, tile_size=tile_size, tile_overlap=args.tile_overlap)
-        _write(image, args.output, {"stylefusion": {
-            "command": "transfer", "content": os.path.basename(args.content),
-            "style": f"preset:{args.preset}" if args.preset else os.path.basename(args.style),
-            "strength": args.strength, "preserve_color": args.preserve_color, "seed": args.seed,
-            "model": model.display_name}})
-        return 0
-
-    return _guarded("transfer", args, body)
+    if (args.style is None) == (args.preset is None):
+        raise InputError("style: give either a style picture or --preset NAME (not both)")
+    tile_size = _check_tile(args.tile_size, args.tile_overlap)
+    content = _read(args.content, "content")
+    if args.preset is not None:
+        model = _load_model(args)
+        features = extract_features(model, content, tile_size=tile_size)
+        image = generate(model, features, load_preset(model, args.preset), args.strength, args.preserve_color,
+                         args.seed, tile_size=tile_size, tile_overlap=args.tile_overlap)
+    else:
+        style = _read(args.style, "style")
+        if style.shape[0] not in (1, content.shape[0]):
+            style = style[:1]
+        model = _load_model(args)
+        image = transfer(model, content, style, strength=args.strength, preserve_color=args.preserve_color,
+                         seed=args.seed, tile_size=tile_size, tile_overlap=args.tile_overlap)
+    _write(image, args.output, {"stylefusion": {
+        "command": "transfer", "content": os.path.basename(args.content),
+        "style": f"preset:{args.preset}" if args.preset else os.path.basename(args.style),
+        "strength": args.strength, "preserve_color": args.preserve_color, "seed": args.seed,
+        "model": model.display_name}})
+    return 0
 
 
 def _fuse_args(p: argparse.ArgumentParser) -> None:
@@ -220,22 +182,22 @@ def _fuse_args(p: argparse.ArgumentParser) -> None:
     _common_model_args(p)
 
 
-@command("fuse", "fuse two pictures into a new one (image fusion)")(_fuse_args)
 def _fuse(args: argparse.Namespace) -> int:
-    def body() -> int:
-        from ..models.api import fuse_images
-        from .images import read_gray
+    image_a = _read(args.image_a, "A")
+    image_b = _read(args.image_b, "B")
+    mask = read_gray(args.mask, "mask") if args.mask else None
+    model = _load_model(args)
+    image = fuse_images(model, image_a, image_b, weight=args.weight, mask=mask, style_source=args.style_source,
+                        seed=args.seed, mode=args.mode)
+    _write(image, args.output, {"stylefusion": {
+        "command": "fuse", "a": os.path.basename(args.image_a), "b": os.path.basename(args.image_b),
+        "weight": args.weight, "mask": os.path.basename(args.mask) if args.mask else None,
+        "style_source": args.style_source, "mode": args.mode, "seed": args.seed, "model": model.display_name}})
+    return 0
 
-        image_a = _read(args.image_a, "A")
-        image_b = _read(args.image_b, "B")
-        mask = read_gray(args.mask, "mask") if args.mask else None
-        model = _load_model(args)
-        image = fuse_images(model, image_a, image_b, weight=args.weight, mask=mask, style_source=args.style_source,
-                            seed=args.seed, mode=args.mode)
-        _write(image, args.output, {"stylefusion": {
-            "command": "fuse", "a": os.path.basename(args.image_a), "b": os.path.basename(args.image_b),
-            "weight": args.weight, "mask": os.path.basename(args.mask) if args.mask else None,
-            "style_source": args.style_source, "mode": args.mode, "seed": args.seed, "model": model.display_name}})
-        return 0
 
-    return _guarded("fuse", args, body)
+COMMANDS = {
+    "run": (_run_args, _run, "run a ComfyUI workflow (UI or API format) headlessly"),
+    "transfer": (_transfer_args, _transfer, "restyle a picture in the style of another (one-shot style transfer)"),
+    "fuse": (_fuse_args, _fuse, "fuse two pictures into a new one (image fusion)"),
+}

@@ -1,26 +1,33 @@
-"""``stylefusion styles build|list``, and the builder of preset folders (see ``storage/presets.py``).
+"""The builders of preset folders and style packs (what they are: ``storage/presets.py``).
 
-    stylefusion styles build                 # every bundled model: models/pretrained/<name>/styles/
-    stylefusion styles build --model M --out DIR
-    stylefusion styles list [--model M]      # one preset per line, its name first
-
-The recipes are ``presets/manifest.json``: each preset names its source pictures (small copies in
-``presets/sources/``, credited in ``presets/CREDITS.md``); a preset of several pictures is their style
-vectors mixed in style space with equal weights (slerp unless the recipe says ``"mix": "lerp"``).
-``stylefusion export`` calls ``build_presets`` too, so an exported model always carries fresh presets.
+The recipes of the bundled presets are ``manifest.json`` beside this file: each preset names its source
+pictures (small copies in ``sources/``, credited in ``CREDITS.md``); a preset of several pictures is their
+style vectors mixed in style space with equal weights (slerp unless the recipe says ``"mix": "lerp"``).
+``build_presets`` encodes them with a model into its preset folder: ``stylefusion styles build`` calls it,
+and so does ``stylefusion export``, so an exported model always carries fresh presets. ``pack_files`` adds
+what makes a folder of style files a style pack on the Hub (``stylefusion push-styles``).
 """
 
 from __future__ import annotations
 
-import argparse
+import io
+import json
 import os
 import shutil
 import tempfile
 
-from .cli import command
+from ..models.api import StyleVector, check_same_model, encode_style, extract_features, generate, mix_styles
+from ..networks.errors import InputError, ModelFormatError, StyleFusionError
+from ..runner.images import nhwc_to_nchw, read_image
+from ..storage.images import to_pil
+from ..storage.loading import load_model
+from ..storage.paths import bundled_models, list_models
+from ..storage.presets import INDEX_FORMAT, INDEX_NAME, THUMBNAILS_DIR, load_preset, read_index, write_index
+from ..storage.style_file import load_style, save_style
+from ..storage.weights import read_safetensors
 
-ROOT = os.path.dirname(os.path.abspath(__file__))
-RECIPES = os.path.join(ROOT, "presets", "manifest.json")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RECIPES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "manifest.json")
 SAMPLE_PHOTO = os.path.join(ROOT, "example_workflows", "inputs", "photo.jpg")
 THUMBNAIL_SIZE = 256
 
@@ -28,10 +35,6 @@ THUMBNAIL_SIZE = 256
 def read_recipes(path: str = RECIPES) -> dict:
     """The preset recipes: {"presets": [{name, description, sources: [file...], mix?}], "images": [{file, credit,
     license, ...}]}, with every source picture checked to be credited and present next to the manifest."""
-    import json
-
-    from .networks.errors import ModelFormatError
-
     with open(path, encoding="utf-8") as fh:
         recipes = json.load(fh)
     images = {i["file"]: i for i in recipes.get("images", [])}
@@ -47,8 +50,6 @@ def read_recipes(path: str = RECIPES) -> dict:
 
 def _read_picture(path: str):
     """A picture file → [1,3,H,W] float in 0..1 (first frame), decoded as the CLI and runner do."""
-    from .runner.images import nhwc_to_nchw, read_image
-
     image, _ = read_image(path, "picture")
     return nhwc_to_nchw(image[:1])
 
@@ -59,10 +60,6 @@ def build_presets(model, out_dir: str, recipes_path: str = RECIPES, log=None) ->
     Returns the index entries. The folder is assembled next to ``out_dir`` and renamed into place, so a
     failed build leaves the old presets untouched and a finished one leaves no stale file behind.
     """
-    from .models.api import StyleVector, encode_style, mix_styles
-    from .storage.presets import write_index
-    from .storage.style_file import save_style
-
     recipes = read_recipes(recipes_path)
     images = {i["file"]: i for i in recipes.get("images", [])}
     sources = os.path.join(os.path.dirname(recipes_path), "sources")
@@ -107,19 +104,12 @@ def build_presets(model, out_dir: str, recipes_path: str = RECIPES, log=None) ->
 
 def apply_presets(model, photo, names: list[str], seed: int = 0) -> dict:
     """Each preset ``name`` applied at full strength to ``photo`` [1,3,H,W] → {name: image [1,3,H,W]}."""
-    from .models.api import extract_features, generate
-    from .storage.presets import load_preset
-
     features = extract_features(model, photo)
     return {name: generate(model, features, load_preset(model, name), 1.0, False, seed) for name in names}
 
 
 def _find_model(fingerprint: str):
     """The bundled or local model whose fingerprint is ``fingerprint``, or None."""
-    from .networks.errors import StyleFusionError
-    from .storage.paths import bundled_models, list_models
-    from .storage.loading import load_model
-
     for name in [*bundled_models(), *list_models()]:
         try:
             model = load_model(name, "cpu", "fp32")
@@ -138,16 +128,6 @@ def pack_files(folder: str, model=None, photo: str = SAMPLE_PHOTO) -> dict[str, 
     Descriptions and credits come from the folder's own presets.json when it has one (a built preset folder),
     else from each style file's metadata. The folder itself is not changed.
     """
-    import io
-    import json
-
-    from .models.api import StyleVector, check_same_model, extract_features, generate
-    from .networks.errors import InputError
-    from .storage.presets import INDEX_FORMAT, INDEX_NAME, THUMBNAILS_DIR, read_index
-    from .storage.style_file import load_style
-    from .storage.weights import read_safetensors
-    from .storage.images import to_pil
-
     styles = {}
     for root, dirs, names in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != THUMBNAILS_DIR)
@@ -189,42 +169,3 @@ def pack_files(folder: str, model=None, photo: str = SAMPLE_PHOTO) -> dict[str, 
     index = {"format": INDEX_FORMAT, "model_name": model_name, "model_fingerprint": fingerprint, "presets": entries}
     files[INDEX_NAME] = (json.dumps(index, indent=1, ensure_ascii=False) + "\n").encode()
     return files
-
-
-# -- the command ------------------------------------------------------------------------------------
-def _styles_args(p: argparse.ArgumentParser) -> None:
-    sub = p.add_subparsers(dest="styles_command", metavar="ACTION", required=True)
-    build = sub.add_parser("build", help="encode the preset recipes with a model into its styles/ folder",
-                           description="Encode presets/manifest.json with a model. Without --model: every bundled "
-                                       "model, into models/pretrained/<name>/styles/.")
-    build.add_argument("--model", default=None, help="model (bundled name, folder, or Hub repo); default: every "
-                                                     "bundled model")
-    build.add_argument("--out", default=None, help="preset folder to write (default: <model folder>/styles)")
-    build.add_argument("--recipes", default=RECIPES, help="recipe manifest (default: the pack's presets/manifest.json)")
-    listing = sub.add_parser("list", help="print the presets, one per line, name first")
-    listing.add_argument("--model", default=None, help="list this model's presets (default: the bundled models')")
-
-
-@command("styles", "build the bundled style presets for a model, or list the presets")(_styles_args)
-def _styles(args: argparse.Namespace) -> int:
-    from .networks.errors import InputError
-    from .storage.paths import bundled_models
-    from .storage.presets import list_presets, model_styles_folder
-    from .storage.loading import load_model, resolve_model_path
-
-    if args.styles_command == "list":
-        model = load_model(args.model, "cpu", "fp32", allow_paths=True) if args.model else None
-        for preset in list_presets(model):
-            print(f"{preset.name}\t{preset.model_name} [{preset.model_fingerprint[:8]}]\t{preset.description}")
-        return 0
-    targets = [args.model] if args.model else list(bundled_models())
-    if args.out and len(targets) != 1:
-        raise InputError("--out: give --model too (one model, one preset folder)")
-    for source in targets:
-        path = resolve_model_path(source, allow_paths=True)
-        if not args.out and not os.path.isdir(path):
-            raise InputError(f"--out: model {source} is a single file, so it has no styles/ folder; say where the "
-                             "presets go with --out DIR")
-        model = load_model(source, "cpu", "fp32", allow_paths=True)
-        build_presets(model, args.out or model_styles_folder(path), args.recipes, log=print)
-    return 0

