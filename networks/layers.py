@@ -20,6 +20,16 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def tapped(layers, h: torch.Tensor, taps) -> list[torch.Tensor]:
+    """Run ``h`` through ``layers`` in order; return the outputs of the layers whose index is in ``taps``."""
+    out = []
+    for i, layer in enumerate(layers):
+        h = layer(h)
+        if i in taps:
+            out.append(h)
+    return out
+
+
 def conv3x3(c_in: int, c_out: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(c_in, c_out, 3, stride, 1)
 

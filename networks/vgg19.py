@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .layers import tapped
+
 # VGG19 taps relu1_1, relu2_1, relu3_1, relu4_1 (torchvision indices into vgg19().features).
 VGG19_TAPS = (1, 6, 11, 20)
 
@@ -30,10 +32,4 @@ class VGG19Features(nn.Module):
         self.channels = [64, 128, 256, 512][: len(taps)]
 
     def forward(self, x):
-        h = (x - self.mean) / self.std
-        out = []
-        for i, layer in enumerate(self.features):
-            h = layer(h)
-            if i in self.taps:
-                out.append(h)
-        return out
+        return tapped(self.features, (x - self.mean) / self.std, self.taps)

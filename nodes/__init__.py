@@ -5,6 +5,8 @@ Importing this package is cheap: it defines node classes and, inside ComfyUI onl
 node runs.
 """
 
+import re
+
 from . import comfyui
 from .features import StyleFusionExtractFeatures, StyleFusionFuseFeatures, StyleFusionPreviewFeatures
 from .loader import StyleFusionModelLoader
@@ -12,24 +14,17 @@ from .render import StyleFusionGenerate, StyleFusionImageFusion, StyleFusionStyl
 from .styles import (StyleFusionEncodeStyle, StyleFusionLoadStyle, StyleFusionMixStyles, StyleFusionSaveStyle,
                      StyleFusionStylePreset)
 
-#: Node id → (class, display name). Node ids are a public interface: workflows refer to them.
-_NODES = {
-    "StyleFusionModelLoader": (StyleFusionModelLoader, "StyleFusion Model Loader"),
-    "StyleFusionExtractFeatures": (StyleFusionExtractFeatures, "StyleFusion Extract Features"),
-    "StyleFusionEncodeStyle": (StyleFusionEncodeStyle, "StyleFusion Encode Style"),
-    "StyleFusionMixStyles": (StyleFusionMixStyles, "StyleFusion Mix Styles"),
-    "StyleFusionFuseFeatures": (StyleFusionFuseFeatures, "StyleFusion Fuse Features"),
-    "StyleFusionGenerate": (StyleFusionGenerate, "StyleFusion Generate"),
-    "StyleFusionStyleTransfer": (StyleFusionStyleTransfer, "StyleFusion Style Transfer"),
-    "StyleFusionImageFusion": (StyleFusionImageFusion, "StyleFusion Image Fusion"),
-    "StyleFusionLoadStyle": (StyleFusionLoadStyle, "StyleFusion Load Style"),
-    "StyleFusionSaveStyle": (StyleFusionSaveStyle, "StyleFusion Save Style"),
-    "StyleFusionPreviewFeatures": (StyleFusionPreviewFeatures, "StyleFusion Preview Features"),
-    "StyleFusionStylePreset": (StyleFusionStylePreset, "StyleFusion Style Preset"),
-}
+#: The nodes. A node's id is its class name and is a public interface: workflows refer to it; its display
+#: name is the id in words ("StyleFusionModelLoader" → "StyleFusion Model Loader").
+_NODES = (StyleFusionModelLoader, StyleFusionExtractFeatures, StyleFusionEncodeStyle, StyleFusionMixStyles,
+          StyleFusionFuseFeatures, StyleFusionGenerate, StyleFusionStyleTransfer, StyleFusionImageFusion,
+          StyleFusionLoadStyle, StyleFusionSaveStyle, StyleFusionPreviewFeatures, StyleFusionStylePreset)
 
-NODE_CLASS_MAPPINGS = {node_id: cls for node_id, (cls, _) in _NODES.items()}
-NODE_DISPLAY_NAME_MAPPINGS = {node_id: name for node_id, (_, name) in _NODES.items()}
+NODE_CLASS_MAPPINGS = {cls.__name__: cls for cls in _NODES}
+NODE_DISPLAY_NAME_MAPPINGS = {
+    cls.__name__: "StyleFusion " + re.sub(r"(?<=[a-z])(?=[A-Z])", " ", cls.__name__.removeprefix("StyleFusion"))
+    for cls in _NODES
+}
 
 comfyui.register_folders()  # a no-op outside ComfyUI
 

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..networks.layers import tapped
 from ..networks.style_encoder import VGG16_CONVS, VGG16_TAPS, VGG16Features
 from ..networks.vgg19 import VGG19Features
 
@@ -78,13 +79,7 @@ class EfficientNetLite0Features(nn.Module):
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         x = (x * 2 - 1).contiguous(memory_format=torch.channels_last)  # Lite models take (x − 127) / 128
-        h = F.relu6(self._bn0(self._conv_stem(x)))
-        out = []
-        for i, block in enumerate(self._blocks):
-            h = block(h)
-            if i in self.taps:
-                out.append(h)
-        return out
+        return tapped(self._blocks, F.relu6(self._bn0(self._conv_stem(x))), self.taps)
 
 
 def lite0_weights_path() -> str:
