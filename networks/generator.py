@@ -218,13 +218,17 @@ class Generator(nn.Module):
         else:
             params = self.style_params(source_style + (style - source_style) * strength)
         h, w = image_size
+        s = CONTENT_STRIDE
+        hp, wp = padded_size(h, w) if callable(content) else (content.shape[-2] * s, content.shape[-1] * s)
+        if not callable(content) and tile_size and hp * wp > STREAM_ABOVE_PIXELS:
+            # A code already in memory: the body still streams, so its maps of the picture are never held.
+            code = content
+            content = lambda t, l, b, r: code[..., t // s:b // s, l // s:r // s]  # noqa: E731
         streamed = callable(content)
-        hp, wp = padded_size(h, w) if streamed else (content.shape[-2] * CONTENT_STRIDE, content.shape[-1] * CONTENT_STRIDE)
         if style_b is not None:
             m = F.pad(mask, (MARGIN, wp - w - MARGIN, MARGIN, hp - h - MARGIN), mode="replicate")
             params = self.blend_params(params, self.style_params(source_style + (style_b - source_style) * strength), m)
         noise = make_noise(seed, hp, wp, self.noise_strides, style.device, style.dtype)
-        s = CONTENT_STRIDE
         if streamed:
             stats = self._streamed_stats(content, params, hp, wp, tile_size, fused)
 

@@ -252,3 +252,20 @@ def test_results_carry_no_autograd_graph(noisy_model):
     for out in (transfer(noisy_model, content, style), transfer(noisy_model, content, style, strength=0.5, tile_size=64),
                 generate(noisy_model, features, encode_style(noisy_model, style)), features.tensor):
         assert not out.requires_grad and out.grad_fn is None
+
+
+def test_generate_from_features_streams_the_body_of_a_large_picture(noisy_model, monkeypatch):
+    """Extract Features → Generate with tiles: the code is an input, but above STREAM_ABOVE_PIXELS the
+    body's maps are gathered per tile (statistics in passes); the picture is the same."""
+    from stylefusion.networks import generator
+
+    model = _trained_like(noisy_model)
+    features = extract_features(model, make_image(1, H, W))
+    style = encode_style(model, make_image(1, 80, 80, seed=2))
+    whole = generate(model, features, style, strength=0.6, seed=2, tile_size=TILE)
+    passes = []
+    streamed_stats = generator.Generator._streamed_stats
+    monkeypatch.setattr(generator, "STREAM_ABOVE_PIXELS", 0)
+    monkeypatch.setattr(generator.Generator, "_streamed_stats", lambda *a: passes.append(1) or streamed_stats(*a))
+    streamed = generate(model, features, style, strength=0.6, seed=2, tile_size=TILE)
+    assert passes and (streamed - whole).abs().max().item() <= TOLERANCE
