@@ -15,7 +15,7 @@ import os
 import stylefusion
 
 ROOT = os.path.dirname(os.path.abspath(stylefusion.__file__))
-SKIP = {"tests", "docs", "example_workflows", "presets", ".venv", ".ci-venv", "runs", "scratch", "build"}
+SKIP = {"tests", "docs", "example_workflows", ".venv", ".ci-venv", "runs", "scratch", "build"}
 
 
 def _modules() -> dict[str, str]:
