@@ -26,7 +26,7 @@ from ..networks.model import StyleFusionModel
 from ..networks.errors import InputError
 from ..networks.fusion import fuse_content, mix_vectors
 from ..networks.feature_extractor import padded_size
-from ..networks.generator import DEFAULT_TILE_OVERLAP, STREAM_ABOVE_PIXELS
+from ..networks.generator import DEFAULT_TILE_OVERLAP, streams
 from ..networks.tiling import Progress
 from ..networks.values import (ContentFeatures, StyleVector, all_finite, check_model, check_pair, check_same_model,
                                check_value)
@@ -280,7 +280,7 @@ def transfer(
         else:
             source_style = model.style_encoder(_to_model(model, content))
         E_c = model.feature_extractor
-        if tile_size and math.prod(padded_size(*content.shape[-2:])) > STREAM_ABOVE_PIXELS:
+        if streams(tile_size, *padded_size(*content.shape[-2:])):
             # Too large to hold its stride-8 maps: G asks E_c for the code of each region it renders.
             code = functools.partial(E_c.encode_region, content, fused=model.fused)
         else:

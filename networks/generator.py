@@ -41,6 +41,13 @@ RENDER_HALO = 32
 #: Pictures above this many pixels (with their margin) that render in tiles never hold their stride-8
 #: maps (~20 bytes per pixel): the code is computed per tile and the body's statistics in passes.
 STREAM_ABOVE_PIXELS = 16_000_000
+
+
+def streams(tile_size: int, height: int, width: int) -> bool:
+    """Whether a tiled render of a padded height×width picture streams (see STREAM_ABOVE_PIXELS)."""
+    return bool(tile_size) and height * width > STREAM_ABOVE_PIXELS
+
+
 #: The code of a region of the padded picture: (top, left, bottom, right) px → [B,C,cells,cells].
 CodeRegion = Callable[[int, int, int, int], torch.Tensor]
 #: Overlap (px) of neighbouring tiles, cross-faded.
@@ -220,7 +227,7 @@ class Generator(nn.Module):
         h, w = image_size
         s = CONTENT_STRIDE
         hp, wp = padded_size(h, w) if callable(content) else (content.shape[-2] * s, content.shape[-1] * s)
-        if not callable(content) and tile_size and hp * wp > STREAM_ABOVE_PIXELS:
+        if not callable(content) and streams(tile_size, hp, wp):
             # A code already in memory: the body still streams, so its maps of the picture are never held.
             code = content
             content = lambda t, l, b, r: code[..., t // s:b // s, l // s:r // s]  # noqa: E731

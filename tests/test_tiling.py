@@ -212,12 +212,12 @@ def _trained_like(model):
 def test_streamed_transfer_matches_the_whole_picture(noisy_model, monkeypatch, strength):
     """Above STREAM_ABOVE_PIXELS a tiled transfer never holds the stride-8 maps: E_c runs per tile and
     the body's statistics are gathered in passes. The picture is the same."""
-    from stylefusion.models import api
+    from stylefusion.networks import generator
 
     model = _trained_like(noisy_model)
     content, style = make_image(1, H, W), make_image(1, 80, 80, seed=2)
     whole = transfer(model, content, style, strength=strength, seed=3, tile_size=TILE)
-    monkeypatch.setattr(api, "STREAM_ABOVE_PIXELS", 0)
+    monkeypatch.setattr(generator, "STREAM_ABOVE_PIXELS", 0)
     encoder, regions = model.feature_extractor, []
     monkeypatch.setattr(encoder, "encode", lambda *a, **k: pytest.fail("the whole code was computed"))
     encode_region = encoder.encode_region
