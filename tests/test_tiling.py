@@ -269,3 +269,24 @@ def test_generate_from_features_streams_the_body_of_a_large_picture(noisy_model,
     monkeypatch.setattr(generator.Generator, "_streamed_stats", lambda *a: passes.append(1) or streamed_stats(*a))
     streamed = generate(model, features, style, strength=0.6, seed=2, tile_size=TILE)
     assert passes and (streamed - whole).abs().max().item() <= TOLERANCE
+
+
+@pytest.mark.parametrize("height,width", [(160, 224), (148, 92), (12, 12), (512, 388)])
+def test_streamed_noise_is_the_same_noise_drawn_band_by_band(height, width, monkeypatch):
+    """A streamed render draws G's noise as its tiles need rows; the values are those of the whole maps
+    (torch's normals come in blocks of 16), in raster order, out of order and for maps under 16 values."""
+    from stylefusion.networks import generator as G
+
+    monkeypatch.setattr(G, "NOISE_CHUNK", 64)
+    strides = [4, 4, 2]
+    for seed in (0, 7):
+        whole = G.make_noise(seed, height, width, strides)
+        streams = G.noise_streams(seed, height, width, strides)
+        for full, stream in zip(whole, streams):
+            h, w = full.shape[-2:]
+            for top in range(0, h, 7):
+                for left in range(0, w, 9):
+                    t, b, r = max(0, top - 2), min(h, top + 11), min(w, left + 13)
+                    assert torch.equal(G.noise_window(stream, t, left, b, r), full[..., t:b, left:r])
+            assert torch.equal(G.noise_window(stream, 0, 0, h, w), full)  # asked again from the top
+            assert stream.buffer.numel() == h * w  # only what the last window needed

