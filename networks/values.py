@@ -94,7 +94,7 @@ def check_same_model(model: StyleFusionModel, value, name: str, kind: type | Non
     if value.model_fingerprint != model.fingerprint:
         raise ModelMismatchError(
             f"{name}: was made by model {value.model_name} [{value.model_fingerprint[:8]}] but is used with "
-            f"model {model.display_name}; encode it again with the same model"
+            f"model {model.display_name}; load model {value.model_name} to use it, or encode it again with this model"
         )
 
 

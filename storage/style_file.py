@@ -54,7 +54,8 @@ def load_style(path: str | os.PathLike, model: StyleFusionModel | None = None) -
         if style.model_fingerprint != model.fingerprint:
             raise ModelMismatchError(
                 f"style: {os.path.basename(path)} was made by model {style.model_name} [{style.model_fingerprint[:8]}], "
-                f"not by the loaded model {model.display_name}; encode the style again with this model"
+                f"not by the loaded model {model.display_name}; load model {style.model_name} to use it as it is, "
+                f"or encode the style again with this model"
             )
         if vectors.shape[1] != model.config.style_dim:
             raise ModelFormatError(f"{path}: style vectors have {vectors.shape[1]} values, the model needs {model.config.style_dim}")

@@ -358,4 +358,8 @@ def test_parameter_counts_stated_in_docstrings():
     assert round(counts["feature_extractor"] / 1e6, 2) == 0.12
     assert round(counts["style_encoder"] / 1e6, 2) == 0.26
     assert round(counts["generator"] / 1e6, 2) == 0.40
-    assert round(sum(p.numel() for p in Discriminator(model.config).parameters()) / 1e6, 2) == 1.38
+    assert round(sum(p.numel() for p in Discriminator(model.config).parameters()) / 1e6, 2) == 1.65
+    vgg = StyleFusionModel(StyleFusionConfig(style_features="vgg16")).style_encoder
+    frozen = sum(p.numel() for p in vgg.features.parameters())
+    assert round(frozen / 1e6, 1) == 2.9
+    assert round((sum(p.numel() for p in vgg.parameters()) - frozen) / 1e6, 1) == 0.5
