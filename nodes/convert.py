@@ -15,6 +15,9 @@ import torch
 
 from ..models import InputError, check_image, check_mask
 
+#: The channel policy, as IMAGE inputs' tooltips end.
+IMAGE_NOTE = "RGBA loses alpha, grayscale becomes RGB; at least 64×64 px."
+
 
 def image_to_api(image, name: str = "image") -> torch.Tensor:
     """ComfyUI IMAGE ``[B,H,W,C]`` → API image ``[B,3,H,W]`` float32 (validated by ``check_image``)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 from ..models import InputError, fuse_images, generate, transfer
 from ..models.api import DEFAULT_TILE_OVERLAP
 from .convert import image_to_api, mask_to_api
+from .declare import Node, image_spec, model_spec, output, weight_spec
 from .frames import check_batch, features_frame, frame, render_frames, style_frame
 
 MAX_SEED = 0xFFFF_FFFF_FFFF_FFFF
@@ -40,36 +41,30 @@ def tile_specs():
     }
 
 
-class StyleFusionGenerate:
+class StyleFusionGenerate(Node):
+    CATEGORY = "StyleFusion/generate"
+    RETURN_TYPES, RETURN_NAMES, OUTPUT_TOOLTIPS = output(
+        "IMAGE", "image", "The rendered images [B,H,W,3], the size of the features' source images.")
+    FUNCTION = "generate"
     DESCRIPTION = (
         "Runs the generator G: renders content features in a style. strength slides from the content's own style "
         "to the target style. With style_b and a mask, style_b is painted where the mask is white (region styles)."
     )
-    CATEGORY = "StyleFusion/generate"
-    RETURN_TYPES = ("IMAGE",)
-    RETURN_NAMES = ("image",)
-    OUTPUT_TOOLTIPS = ("The rendered images [B,H,W,3], the size of the features' source images.",)
-    FUNCTION = "generate"
-
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {
-            "required": {
-                "model": ("SF_MODEL", {"tooltip": "The StyleFusion model that made the features and the style."}),
-                "features": ("SF_FEATURES", {"tooltip": "Content features (Extract Features or Fuse Features)."}),
-                "style": ("SF_STYLE", {"tooltip": "Target style (Encode Style, Mix Styles or Load Style); one style "
-                                                  "for every frame, or one per frame."}),
-                "strength": strength_spec(),
-                "preserve_color": preserve_color_spec(),
-                "seed": seed_spec(),
-                **tile_specs(),
-            },
-            "optional": {
-                "style_b": ("SF_STYLE", {"tooltip": "Optional second style, used where the mask is white."}),
-                "mask": ("MASK", {"tooltip": "Where style_b goes (white) instead of style (black); soft edges blend. "
-                                             "Any size (resized to the image); one mask or one per frame."}),
-            },
-        }
+    REQUIRED = {
+        "model": model_spec("The StyleFusion model that made the features and the style."),
+        "features": ("SF_FEATURES", {"tooltip": "Content features (Extract Features or Fuse Features)."}),
+        "style": ("SF_STYLE", {"tooltip": "Target style (Encode Style, Mix Styles or Load Style); one style "
+                                          "for every frame, or one per frame."}),
+        "strength": strength_spec(),
+        "preserve_color": preserve_color_spec(),
+        "seed": seed_spec(),
+        **tile_specs(),
+    }
+    OPTIONAL = {
+        "style_b": ("SF_STYLE", {"tooltip": "Optional second style, used where the mask is white."}),
+        "mask": ("MASK", {"tooltip": "Where style_b goes (white) instead of style (black); soft edges blend. "
+                                     "Any size (resized to the image); one mask or one per frame."}),
+    }
 
     def generate(self, model, features, style, strength, preserve_color, seed, tile_size=0,
                  tile_overlap=DEFAULT_TILE_OVERLAP, style_b=None, mask=None):
@@ -88,30 +83,25 @@ class StyleFusionGenerate:
             progress=tiles)),)
 
 
-class StyleFusionStyleTransfer:
+class StyleFusionStyleTransfer(Node):
+    CATEGORY = "StyleFusion/one-shot"
+    RETURN_TYPES, RETURN_NAMES, OUTPUT_TOOLTIPS = output(
+        "IMAGE", "image", "The stylised images, the size of the content images.")
+    FUNCTION = "transfer"
     DESCRIPTION = (
         "One-shot style transfer: keeps the structure of the content image and paints it in the colours and "
         "textures of the style image (Extract Features + Encode Style + Generate in one node)."
     )
-    CATEGORY = "StyleFusion/one-shot"
-    RETURN_TYPES = ("IMAGE",)
-    RETURN_NAMES = ("image",)
-    OUTPUT_TOOLTIPS = ("The stylised images, the size of the content images.",)
-    FUNCTION = "transfer"
-
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "model": ("SF_MODEL", {"tooltip": "The StyleFusion model (from StyleFusion Model Loader)."}),
-            "content": ("IMAGE", {"tooltip": "The photo (or video frames) to restyle; sets the output size. RGBA "
-                                             "loses alpha, grayscale becomes RGB; at least 64×64 px."}),
-            "style": ("IMAGE", {"tooltip": "The style reference, e.g. a painting: one image for every frame, or one "
-                                           "per frame."}),
-            "strength": strength_spec(),
-            "preserve_color": preserve_color_spec(),
-            "seed": seed_spec(),
-            **tile_specs(),
-        }}
+    REQUIRED = {
+        "model": model_spec(),
+        "content": image_spec("The photo (or video frames) to restyle; sets the output size."),
+        "style": ("IMAGE", {"tooltip": "The style reference, e.g. a painting: one image for every frame, or one "
+                                       "per frame."}),
+        "strength": strength_spec(),
+        "preserve_color": preserve_color_spec(),
+        "seed": seed_spec(),
+        **tile_specs(),
+    }
 
     def transfer(self, model, content, style, strength, preserve_color, seed, tile_size=0,
                  tile_overlap=DEFAULT_TILE_OVERLAP):
@@ -123,38 +113,30 @@ class StyleFusionStyleTransfer:
             tile_overlap=tile_overlap, progress=tiles)),)
 
 
-class StyleFusionImageFusion:
+class StyleFusionImageFusion(Node):
+    CATEGORY = "StyleFusion/one-shot"
+    RETURN_TYPES, RETURN_NAMES, OUTPUT_TOOLTIPS = output(
+        "IMAGE", "image", "The fused images, the size of image_a.")
+    FUNCTION = "fuse"
     DESCRIPTION = (
         "One-shot image fusion: merges the content of image A and image B (by weight, or by a mask: white = B) and "
         "renders the result in A's style, B's style or their mix. The result has A's size."
     )
-    CATEGORY = "StyleFusion/one-shot"
-    RETURN_TYPES = ("IMAGE",)
-    RETURN_NAMES = ("image",)
-    OUTPUT_TOOLTIPS = ("The fused images, the size of image_a.",)
-    FUNCTION = "fuse"
-
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {
-            "required": {
-                "model": ("SF_MODEL", {"tooltip": "The StyleFusion model (from StyleFusion Model Loader)."}),
-                "image_a": ("IMAGE", {"tooltip": "First image (or frames); sets the output size. RGBA loses alpha, "
-                                                 "grayscale becomes RGB; at least 64×64 px."}),
-                "image_b": ("IMAGE", {"tooltip": "Second image: one for every frame of image_a, or one per frame. "
-                                                 "Resized to A."}),
-                "weight": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.01, "tooltip":
-                           "How much of B: 0 = only A, 1 = only B. With a mask the mask decides where B goes and "
-                           "weight only sets the style mix."}),
-                "style_source": (["mix", "a", "b"], {"default": "mix", "tooltip":
-                                 "Whose style the result gets: a, b, or their mix by weight."}),
-                "seed": seed_spec(),
-            },
-            "optional": {
-                "mask": ("MASK", {"tooltip": "Optional: where B's content is used (white) instead of A's. Any size; "
-                                             "one mask or one per frame."}),
-            },
-        }
+    REQUIRED = {
+        "model": model_spec(),
+        "image_a": image_spec("First image (or frames); sets the output size."),
+        "image_b": ("IMAGE", {"tooltip": "Second image: one for every frame of image_a, or one per frame. "
+                                         "Resized to A."}),
+        "weight": weight_spec("How much of B: 0 = only A, 1 = only B. With a mask the mask decides where B goes "
+                              "and weight only sets the style mix."),
+        "style_source": (["mix", "a", "b"], {"default": "mix", "tooltip":
+                         "Whose style the result gets: a, b, or their mix by weight."}),
+        "seed": seed_spec(),
+    }
+    OPTIONAL = {
+        "mask": ("MASK", {"tooltip": "Optional: where B's content is used (white) instead of A's. Any size; "
+                                     "one mask or one per frame."}),
+    }
 
     def fuse(self, model, image_a, image_b, weight, style_source, seed, mask=None):
         image_a = image_to_api(image_a, "image_a")

@@ -11,6 +11,7 @@ from ..storage.presets import list_presets, load_preset
 from ..storage.style_file import load_style, save_style
 from . import comfyui
 from .convert import image_to_api, mask_to_api
+from .declare import Node, image_spec, model_spec, output, weight_spec
 
 #: LoadStyle's entry for "no file": always listed so a workflow that uses hub_source validates.
 NO_STYLE = "(none)"
@@ -18,32 +19,25 @@ NO_STYLE = "(none)"
 NO_PRESET = "(no presets installed)"
 
 
-class StyleFusionEncodeStyle:
+class StyleFusionEncodeStyle(Node):
+    CATEGORY = "StyleFusion/style"
+    RETURN_TYPES, RETURN_NAMES, OUTPUT_TOOLTIPS = output(
+        "SF_STYLE", "style", "Style vectors [B,D] (or [1,D] averaged); feed Generate, Mix Styles or Save Style.")
+    FUNCTION = "encode"
     DESCRIPTION = (
         "Runs the style encoder E_s: the style (colours, textures, brush strokes) of a reference image as a "
         "style vector. A mask limits where the style is taken from; 'average' merges a batch into one style."
     )
-    CATEGORY = "StyleFusion/style"
-    RETURN_TYPES = ("SF_STYLE",)
-    RETURN_NAMES = ("style",)
-    OUTPUT_TOOLTIPS = ("Style vectors [B,D] (or [1,D] averaged); feed Generate, Mix Styles or Save Style.",)
-    FUNCTION = "encode"
-
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {
-            "required": {
-                "model": ("SF_MODEL", {"tooltip": "The StyleFusion model (from StyleFusion Model Loader)."}),
-                "image": ("IMAGE", {"tooltip": "Style reference, e.g. a painting. RGBA loses alpha, grayscale "
-                                               "becomes RGB; at least 64×64 px."}),
-                "reduce": (["per_image", "average"], {"default": "per_image", "tooltip":
-                           "per_image: one style per image of the batch; average: one style for the whole batch."}),
-            },
-            "optional": {
-                "mask": ("MASK", {"tooltip": "Where in the image the style is taken from (white = use). Any size; "
-                                             "one mask or one per image."}),
-            },
-        }
+    REQUIRED = {
+        "model": model_spec(),
+        "image": image_spec("Style reference, e.g. a painting."),
+        "reduce": (["per_image", "average"], {"default": "per_image", "tooltip":
+                   "per_image: one style per image of the batch; average: one style for the whole batch."}),
+    }
+    OPTIONAL = {
+        "mask": ("MASK", {"tooltip": "Where in the image the style is taken from (white = use). Any size; "
+                                     "one mask or one per image."}),
+    }
 
     def encode(self, model, image, reduce: str = "per_image", mask=None):
         image = image_to_api(image, "image")
@@ -52,39 +46,34 @@ class StyleFusionEncodeStyle:
         return (encode_style(model, image, mask, reduce, name="style"),)
 
 
-class StyleFusionMixStyles:
+def extra_weight_spec(style: str):
+    return ("FLOAT", {"default": 0.5, "min": 0.0, "max": 10.0, "step": 0.05, "tooltip":
+            f"Weight of {style} relative to A+B (which count 1 together); ignored when {style} is not connected."})
+
+
+class StyleFusionMixStyles(Node):
+    CATEGORY = "StyleFusion/style"
+    RETURN_TYPES, RETURN_NAMES, OUTPUT_TOOLTIPS = output(
+        "SF_STYLE", "style", "The mixed style; feed Generate or Save Style.")
+    FUNCTION = "mix"
     DESCRIPTION = (
         "Mixes two to four styles. weight slides from style_a (0) to style_b (1); style_c and style_d, if "
         "connected, join with their own weights relative to A+B (which together count 1). slerp keeps mixtures "
         "as strong as their parts; lerp is a plain weighted average."
     )
-    CATEGORY = "StyleFusion/style"
-    RETURN_TYPES = ("SF_STYLE",)
-    RETURN_NAMES = ("style",)
-    OUTPUT_TOOLTIPS = ("The mixed style; feed Generate or Save Style.",)
-    FUNCTION = "mix"
-
-    @classmethod
-    def INPUT_TYPES(cls):
-        extra = {"default": 0.5, "min": 0.0, "max": 10.0, "step": 0.05}
-        return {
-            "required": {
-                "style_a": ("SF_STYLE", {"tooltip": "First style."}),
-                "style_b": ("SF_STYLE", {"tooltip": "Second style (same model as style_a)."}),
-                "weight": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.01, "tooltip":
-                           "0 = only style_a, 1 = only style_b, 0.5 = half each."}),
-                "mode": (list(MIX_MODES), {"default": "slerp", "tooltip":
-                         "slerp: along the sphere, mixtures stay strong; lerp: weighted average."}),
-            },
-            "optional": {
-                "style_c": ("SF_STYLE", {"tooltip": "Optional third style."}),
-                "weight_c": ("FLOAT", {**extra, "tooltip": "Weight of style_c relative to A+B (which count 1 together); "
-                                                           "ignored when style_c is not connected."}),
-                "style_d": ("SF_STYLE", {"tooltip": "Optional fourth style."}),
-                "weight_d": ("FLOAT", {**extra, "tooltip": "Weight of style_d relative to A+B (which count 1 together); "
-                                                           "ignored when style_d is not connected."}),
-            },
-        }
+    REQUIRED = {
+        "style_a": ("SF_STYLE", {"tooltip": "First style."}),
+        "style_b": ("SF_STYLE", {"tooltip": "Second style (same model as style_a)."}),
+        "weight": weight_spec("0 = only style_a, 1 = only style_b, 0.5 = half each."),
+        "mode": (list(MIX_MODES), {"default": "slerp", "tooltip":
+                 "slerp: along the sphere, mixtures stay strong; lerp: weighted average."}),
+    }
+    OPTIONAL = {
+        "style_c": ("SF_STYLE", {"tooltip": "Optional third style."}),
+        "weight_c": extra_weight_spec("style_c"),
+        "style_d": ("SF_STYLE", {"tooltip": "Optional fourth style."}),
+        "weight_d": extra_weight_spec("style_d"),
+    }
 
     def mix(self, style_a, style_b, weight: float, mode: str, style_c=None, weight_c: float = 0.5,
             style_d=None, weight_d: float = 0.5):
@@ -110,57 +99,54 @@ def _rename(message: str, names: list[str]) -> str:
     return message
 
 
-class StyleFusionStylePreset:
+class StyleFusionStylePreset(Node):
+    CATEGORY = "StyleFusion/loaders"
+    RETURN_TYPES, RETURN_NAMES, OUTPUT_TOOLTIPS = output(
+        "SF_STYLE", "style", "The preset's style vector [1,D]; feed Generate, Mix Styles or Save Style.")
+    FUNCTION = "load"
     DESCRIPTION = (
         "A ready-made style by name: the bundled model's presets (painters such as van_gogh or hokusai, mixed from "
         "several of their works, and single paintings), then styles packs downloaded with `stylefusion download "
         "owner/pack` (named owner/pack:style). A preset belongs to the model that encoded it; another model refuses it."
     )
-    CATEGORY = "StyleFusion/loaders"
-    RETURN_TYPES = ("SF_STYLE",)
-    RETURN_NAMES = ("style",)
-    OUTPUT_TOOLTIPS = ("The preset's style vector [1,D]; feed Generate, Mix Styles or Save Style.",)
-    FUNCTION = "load"
 
     @classmethod
-    def INPUT_TYPES(cls):
+    def required(cls):  # the installed presets, listed at each call
         choices = [p.name for p in list_presets()] or [NO_PRESET]
-        return {"required": {
-            "model": ("SF_MODEL", {"tooltip": "The model the preset is used with (it must be the one that encoded it)."}),
+        return {
+            "model": model_spec("The model the preset is used with (it must be the one that encoded it)."),
             "preset": (choices, {"default": choices[0], "tooltip":
                        "Bundled presets by name; downloaded packs as owner/pack:style."}),
-        }}
+        }
 
     def load(self, model, preset: str):
         return (load_preset(model, preset),)
 
 
-class StyleFusionLoadStyle:
+class StyleFusionLoadStyle(Node):
+    CATEGORY = "StyleFusion/loaders"
+    RETURN_TYPES, RETURN_NAMES, OUTPUT_TOOLTIPS = output(
+        "SF_STYLE", "style", "The saved style vectors; feed Generate or Mix Styles.")
+    FUNCTION = "load"
     DESCRIPTION = (
         "Loads a style file (.safetensors) from models/stylefusion_styles, or from a Hugging Face repo with "
         "hub_source = owner/name[@revision]:path/in/repo.safetensors (downloaded once). A style only works with "
         "the model that made it; Generate says so if they differ."
     )
-    CATEGORY = "StyleFusion/loaders"
-    RETURN_TYPES = ("SF_STYLE",)
-    RETURN_NAMES = ("style",)
-    OUTPUT_TOOLTIPS = ("The saved style vectors; feed Generate or Mix Styles.",)
-    FUNCTION = "load"
 
     @classmethod
-    def INPUT_TYPES(cls):
+    def required(cls):  # the style files, listed at each call
         choices = [*paths.list_styles(), NO_STYLE]
         return {
-            "required": {
-                "style": (choices, {"default": choices[0], "tooltip":
-                          "A style file in models/stylefusion_styles (save one with StyleFusion Save Style)."}),
-            },
-            "optional": {
-                "hub_source": ("STRING", {"default": "", "multiline": False, "tooltip":
-                               "Optional: owner/name[@revision]:path/in/repo.safetensors on the Hugging Face Hub. "
-                               "When set it overrides the style list."}),
-            },
+            "style": (choices, {"default": choices[0], "tooltip":
+                      "A style file in models/stylefusion_styles (save one with StyleFusion Save Style)."}),
         }
+
+    OPTIONAL = {
+        "hub_source": ("STRING", {"default": "", "multiline": False, "tooltip":
+                       "Optional: owner/name[@revision]:path/in/repo.safetensors on the Hugging Face Hub. "
+                       "When set it overrides the style list."}),
+    }
 
     @classmethod
     def IS_CHANGED(cls, style: str, hub_source: str = ""):
@@ -206,24 +192,21 @@ def _hub_style_path(text: str) -> str:
         raise type(exc)(message) from None
 
 
-class StyleFusionSaveStyle:
-    DESCRIPTION = (
-        "Saves a style as <name>.safetensors in models/stylefusion_styles (an existing file of that name is "
-        "replaced), so StyleFusion Load Style can use it later or you can share it."
-    )
+class StyleFusionSaveStyle(Node):
     CATEGORY = "StyleFusion/style"
     RETURN_TYPES = ()
     OUTPUT_NODE = True
     FUNCTION = "save"
-
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "style": ("SF_STYLE", {"tooltip": "The style to save (from Encode Style, Mix Styles or Load Style)."}),
-            "name": ("STRING", {"default": "my_style", "multiline": False, "tooltip":
-                     "File name inside models/stylefusion_styles; sub-folders with '/' are allowed, '..' and "
-                     "absolute paths are not. '.safetensors' is added."}),
-        }}
+    DESCRIPTION = (
+        "Saves a style as <name>.safetensors in models/stylefusion_styles (an existing file of that name is "
+        "replaced), so StyleFusion Load Style can use it later or you can share it."
+    )
+    REQUIRED = {
+        "style": ("SF_STYLE", {"tooltip": "The style to save (from Encode Style, Mix Styles or Load Style)."}),
+        "name": ("STRING", {"default": "my_style", "multiline": False, "tooltip":
+                 "File name inside models/stylefusion_styles; sub-folders with '/' are allowed, '..' and "
+                 "absolute paths are not. '.safetensors' is added."}),
+    }
 
     def save(self, style: StyleVector, name: str):
         name = (name or "").strip()
