@@ -18,7 +18,7 @@ from PIL import Image
 
 from stylefusion.models import StyleFusionModel
 from stylefusion.storage.weights import read_safetensors
-from stylefusion.training import losses
+from stylefusion.training import config as training_config, losses
 from stylefusion.training.checkpoint import latest_checkpoint
 from stylefusion.training.config import TrainingConfig
 from stylefusion.training.dataset import ImageFolder
@@ -231,6 +231,34 @@ def test_sigkill_mid_run_never_corrupts_the_latest_checkpoint(data, tmp_path):
     # Everything in the latest checkpoint loads, and training resumes from it.
     resumed = train(tiny_config(), *data, run, steps=step + 2, resume=True, progress=False)
     assert resumed.step == step + 2
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_stopping_the_whole_process_group_ends_with_a_checkpoint(data, tmp_path, sig):
+    """Ctrl-C in a terminal, or a service manager, signals the trainer and its data workers at once:
+    the run still ends cleanly with a checkpoint of the step it reached."""
+    run = str(tmp_path / "stopped")
+    config = tmp_path / "cfg.json"
+    config.write_text(json.dumps({**json.load(open(os.path.join(os.path.dirname(training_config.__file__),
+                                                                 "configs", "tiny.json"))),
+                                  "checkpoint_every": 1000, "sample_every": 1000, "data_workers": 2}))
+    cmd = [sys.executable, "-m", "stylefusion", "train", "--config", str(config), "--content", data[0],
+           "--style", data[1], "--out", run, "--steps", "100000", "--no-progress"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    stats = os.path.join(run, "stats.jsonl")
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not (os.path.isfile(stats) and open(stats).read().count("sec_per_step") >= 3):
+            assert proc.poll() is None, proc.stderr.read().decode()
+            time.sleep(0.05)
+        os.killpg(proc.pid, sig)
+        assert proc.wait(timeout=60) == 0, proc.stderr.read().decode()[-2000:]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    step = json.load(open(os.path.join(latest_checkpoint(run), "state.json")))["step"]
+    assert step >= 3
 
 
 def test_leftover_temp_checkpoint_is_ignored_and_cleaned(data, tmp_path):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import warnings
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -193,4 +194,14 @@ def prefetch(batches: StepBatches, steps: range, workers: int) -> Iterator[StepB
     workers = min(workers, len(steps))
     if workers <= 0:
         return (batches[step] for step in steps)
-    return iter(DataLoader(batches, batch_size=None, sampler=steps, num_workers=workers, prefetch_factor=2))
+    return iter(DataLoader(batches, batch_size=None, sampler=steps, num_workers=workers, prefetch_factor=2,
+                           worker_init_fn=_leave_stopping_to_the_trainer))
+
+
+def _leave_stopping_to_the_trainer(worker_id: int) -> None:
+    """Workers ignore SIGINT and SIGTERM: Ctrl-C, or a service manager stopping the whole process
+    group, reaches the trainer too, which finishes its step, writes a checkpoint and then stops
+    them. Had they died first, the trainer would fail mid-step and lose the steps since the last
+    checkpoint. (A worker still ends when the trainer does: the loader watches its parent.)"""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
