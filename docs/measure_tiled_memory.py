@@ -22,12 +22,12 @@ def _rss_now() -> int:
         return int(fh.read().split()[1]) * resource.getpagesize()
 
 
-def _child(size: int, tile: int) -> None:
+def _child(size: int, tile: int, threads: int) -> None:
     import torch
 
     from stylefusion.models import load_model, transfer
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     model = load_model("", device="cpu", precision="fp32")
     style = torch.rand(1, 3, 256, 256)
     transfer(model, torch.rand(1, 3, 64, 64), style)  # warm up kernels and allocator
@@ -43,13 +43,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sizes", nargs="*", type=int, default=[4000, 8000])
     parser.add_argument("--tile", type=int, default=1024)
+    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--child", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        _child(args.child, args.tile)
+        _child(args.child, args.tile, args.threads)
         return
     for size in args.sizes:
-        run = subprocess.run([sys.executable, __file__, "--child", str(size), "--tile", str(args.tile)],
+        run = subprocess.run([sys.executable, __file__, "--child", str(size), "--tile", str(args.tile),
+                              "--threads", str(args.threads)],
                              capture_output=True, text=True)
         if run.returncode:
             print(f"{size}: failed: {run.stderr.strip().splitlines()[-1:]}")
