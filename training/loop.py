@@ -107,7 +107,7 @@ class Trainer:
             self.nets.style_encoder.features.load_state_dict(hed_vgg16_state())
         start_record = None
         if config.init_from and checkpoint is None:
-            start_record = warm_start(self.nets, load_model(config.init_from, device="cpu", precision="fp32"),
+            start_record = warm_start(self.nets, load_model(config.init_from, device="cpu", precision="fp32", allow_paths=True),
                                       self.style, seed=config.seed)
             print(f"[stylefusion] {start_record}")
         self.nets.to(self.device)
