@@ -235,11 +235,9 @@ class Generator(nn.Module):
         if style_b is not None:
             m = F.pad(mask, (MARGIN, wp - w - MARGIN, MARGIN, hp - h - MARGIN), mode="replicate")
             params = self.blend_params(params, self.style_params(source_style + (style_b - source_style) * strength), m)
-        if streamed:  # drawn as the tiles ask for them: the same values, never a map of the whole picture
-            noise = noise_streams(seed, hp, wp, self.noise_strides, style.device, style.dtype)
-        else:
-            noise = make_noise(seed, hp, wp, self.noise_strides, style.device, style.dtype)
         if streamed:
+            # The noise is drawn as the tiles ask for it: the same values, never a map of the whole picture.
+            noise = noise_streams(seed, hp, wp, self.noise_strides, style.device, style.dtype)
             stats = self._streamed_stats(content, params, hp, wp, tile_size, fused)
 
             def body_of(top: int, left: int, bottom: int, right: int) -> torch.Tensor:
@@ -247,6 +245,7 @@ class Generator(nn.Module):
                 out = self.body(content(t, l, b, r), [_crop_param(q, t, l, b, r) for q in params], fused, stats.rewind())
                 return out[..., (top - t) // s:(bottom - t) // s, (left - l) // s:(right - l) // s]
         else:
+            noise = make_noise(seed, hp, wp, self.noise_strides, style.device, style.dtype)
             whole = self.body(content, params, fused)
 
             def body_of(top: int, left: int, bottom: int, right: int) -> torch.Tensor:
@@ -351,7 +350,7 @@ def make_noise(
     Drawn on the CPU from ``seed`` (or ``generator``) so the same seed gives the same noise on every
     device; inference uses batch 1, shared by all images of a batch (video frames stay consistent).
     """
-    gen = generator or torch.Generator(device="cpu").manual_seed(int(seed) & 0xFFFF_FFFF_FFFF_FFFF)
+    gen = generator or _seeded(seed)
     maps = [torch.randn(batch, 1, height // s, width // s, generator=gen) for s in strides]
     return [m.to(device=device, dtype=dtype) for m in maps]
 
@@ -418,15 +417,21 @@ class NoiseStream:
 def noise_streams(seed: int, height: int, width: int, strides: list[int], device=None,
                   dtype=torch.float32) -> list[NoiseStream]:
     """``make_noise``'s maps (batch 1) as ``NoiseStream``s: the same values, drawn as tiles need them."""
-    gen = torch.Generator(device="cpu").manual_seed(int(seed) & 0xFFFF_FFFF_FFFF_FFFF)
+    gen = _seeded(seed)
     streams = []
-    for s in strides:
+    for i, s in enumerate(strides):
         stream = NoiseStream(gen.get_state(), height // s, width // s, device, dtype)
-        stream.draw_all()  # to find where the next map's values start
-        gen.set_state(stream.generator.get_state())
-        stream._restart()
+        if i + 1 < len(strides):  # the next map's values start where this one's end
+            stream.draw_all()
+            gen.set_state(stream.generator.get_state())
+            stream._restart()
         streams.append(stream)
     return streams
+
+
+def _seeded(seed: int) -> torch.Generator:
+    """The CPU generator of a noise seed (any integer; the same seed gives the same noise on every device)."""
+    return torch.Generator(device="cpu").manual_seed(int(seed) & 0xFFFF_FFFF_FFFF_FFFF)
 
 
 def noise_window(noise: torch.Tensor | NoiseStream, top: int, left: int, bottom: int, right: int) -> torch.Tensor:

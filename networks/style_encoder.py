@@ -151,10 +151,14 @@ class VGGStyleEncoder(_ResizingEncoder):
     def from_statistics(self, stats: torch.Tensor) -> torch.Tensor:
         return self.to_vector(stats.to(self.to_vector[0].weight.dtype))
 
+    def describe(self, image: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``statistics`` of ``image`` at the working size (the VGG16 pass included)."""
+        image = self.resized(image)
+        return self.statistics(self.features(image), image, mask)
+
     def forward(self, image: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """image [B,3,H,W] in 0..1, mask [B,1,H,W] in 0..1 or None → s [B,D]."""
-        image = self.resized(image)
-        return self.from_statistics(self.statistics(self.features(image), image, mask))
+        return self.from_statistics(self.describe(image, mask))
 
 
 def build_style_encoder(config: StyleFusionConfig) -> nn.Module:

@@ -41,7 +41,7 @@ def test_vgg_style_encoder_is_built_from_the_config_and_its_trunk_is_frozen(vgg_
     assert isinstance(StyleFusionModel(TINY_CONFIG).style_encoder, StyleEncoder)
     assert not any(p.requires_grad for p in enc.features.parameters())
     image = make_image(2, 80, 64, seed=1)
-    stats = enc.statistics(enc.features(enc.resized(image)), enc.resized(image))
+    stats = enc.describe(image)
     assert stats.shape == (2, 2 * sum(enc.features.channels) + PALETTE_DIMS)
     assert encode_style(vgg_model, image).tensor.shape == (2, VGG_CONFIG.style_dim)
 
@@ -56,7 +56,7 @@ def test_vgg_style_encoder_reads_only_the_masked_region(vgg_model):
     with torch.no_grad():
         masked, whole = enc(both, mask), enc(both)
         # the mask's palette is the left half's own colours
-        pal = enc.statistics(enc.features(enc.resized(both)), enc.resized(both), mask)[:, -PALETTE_DIMS:]
+        pal = enc.describe(both, mask)[:, -PALETTE_DIMS:]
     assert not torch.allclose(masked, whole)
     from stylefusion.networks.color import rgb_to_ycbcr
 

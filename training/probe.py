@@ -32,7 +32,7 @@ import torch.nn.functional as F
 
 from ..networks.layers import channel_stats
 from ..storage.weights import atomic_path
-from .losses import gram
+from .losses import gram, relative_error
 from .samples import grid_image
 
 NETWORKS = ("hed_vgg16", "efficientnet_lite0")
@@ -90,12 +90,6 @@ def load_network(name: str, depth: int) -> torch.nn.Module:
     return net.eval().requires_grad_(False)
 
 
-def _relative(diff: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Per-sample ‖diff‖² / ‖target‖² → [B]."""
-    dims = tuple(range(1, diff.dim()))
-    return diff.square().sum(dims) / target.square().sum(dims).clamp_min(1e-12)
-
-
 def sliced_wasserstein(f_out: torch.Tensor, f_style: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Per-sample sliced-Wasserstein distance between the feature distributions of [B,C,h,w] and
     [B,C,h',w'], over C random unit directions, relative to the style's second moment → [B]."""
@@ -117,9 +111,9 @@ def style_term(candidate: Candidate, f_out: list[torch.Tensor], f_style: list[to
         o, s = f_out[tap], f_style[tap]
         if candidate.statistic == "meanstd":
             (mo, so), (ms, ss) = channel_stats(o), channel_stats(s)
-            total = total + _relative(torch.cat([mo, so], 1) - torch.cat([ms, ss], 1), torch.cat([ms, ss], 1))
+            total = total + relative_error(torch.cat([mo, so], 1) - torch.cat([ms, ss], 1), torch.cat([ms, ss], 1))
         elif candidate.statistic == "gram":
-            total = total + _relative(gram(o) - gram(s), gram(s))
+            total = total + relative_error(gram(o) - gram(s), gram(s))
         else:
             total = total + sliced_wasserstein(o, s, generator)
     return total / len(candidate.style_taps)
@@ -139,7 +133,7 @@ def stylise_by_optimisation(net: torch.nn.Module, candidate: Candidate, photos: 
         optimiser.zero_grad(set_to_none=True)
         f_out = net(x)
         loss = style_term(candidate, f_out, f_style, generator) \
-            + candidate.content_weight * _relative(f_out[candidate.content_tap] - f_content, f_content)
+            + candidate.content_weight * relative_error(f_out[candidate.content_tap] - f_content, f_content)
         loss.sum().backward()  # a sum: each picture's pixels get their own pair's gradient
         optimiser.step()
         with torch.no_grad():

@@ -36,8 +36,7 @@ def _views(source_encoder, target_encoder, paintings: ImageFolder, views: int, c
             continue
         batch = torch.stack([random_resized_crop(img, crop, (0.25, 1.0), gen) for _ in range(views)])
         vectors.append(source_encoder(batch).float())
-        resized = target_encoder.resized(batch)
-        stats.append(target_encoder.statistics(target_encoder.features(resized), resized))
+        stats.append(target_encoder.describe(batch))
     return torch.cat(stats), torch.cat(vectors)
 
 
