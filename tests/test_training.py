@@ -296,6 +296,28 @@ def test_a_vgg16_style_encoder_run_starts_from_a_released_model_and_logs_both_d_
     assert json.load(open(os.path.join(out, "config.json")))["format_version"] == 2
 
 
+def test_training_only_the_style_encoder_leaves_every_other_weight_as_loaded(data, tmp_path):
+    run = str(tmp_path / "run")
+    start = str(tmp_path / "start")
+    train(tiny_config(checkpoint_every=1), *data, start, steps=1, progress=False)
+    from stylefusion.training.export import export
+
+    released = export(start, str(tmp_path / "released"))
+    config = tiny_config(init_from=released, trainable=("style_encoder",), checkpoint_every=1000)
+    train(config, *data, run, steps=2, progress=False)
+    before = StyleFusionModel.from_pretrained(released).state_dict()
+    after = _nets(run)
+    moved = {k for k in before if not torch.equal(after[f"nets.{k}"], before[k])}
+    assert moved and all(k.startswith("style_encoder.") for k in moved)
+    # A config file spells it as a list; a wrong part is named in one line, and so is a change on resume.
+    assert TrainingConfig.from_dict({"trainable": ["generator.mapping"]}).trainable == ("generator.mapping",)
+    with pytest.raises(TrainingError, match="trainable: 'style_encoderr' is not a part"):
+        train(tiny_config(trainable=("style_encoderr",)), *data, str(tmp_path / "typo"), steps=1, progress=False)
+    with pytest.raises(TrainingError, match="trainable: changed from"):
+        train(tiny_config(init_from=released, trainable=("generator",)), *data, run, steps=3, resume=True,
+              progress=False)
+
+
 def test_leftover_temp_checkpoint_is_ignored_and_cleaned(data, tmp_path):
     run = str(tmp_path / "run")
     train(tiny_config(), *data, run, steps=2, progress=False)

@@ -76,6 +76,11 @@ class TrainingConfig:
     relative_losses: bool = False
     """Style and Gram terms relative to their targets' size (scale-free across Φ's layers; ``losses.py``).
     Right for VGG16, whose activations grow ~10x per stage."""
+    trainable: tuple[str, ...] = ()
+    """Which parts of the inference networks train, as module paths: 'style_encoder', 'generator',
+    'generator.mapping', 'feature_extractor'… The rest stay as they are (as loaded by ``init_from``).
+    Empty: all of E_c, E_s and G train. Training only E_s against a released G asks what the style
+    codes alone can buy: the whole objective is kept, nothing else moves."""
     init_from: str = ""
     """Start a new run from a released model (a name, folder or Hub id): every tensor whose name and
     shape fit is copied; a different kind of E_s is first taught to give the old one's style vectors
@@ -122,7 +127,7 @@ class TrainingConfig:
         bad = sorted(set(losses) - loss_fields)
         if bad:
             raise ValueError(f"{source}: unknown loss weight {bad[0]!r} (known: {', '.join(sorted(loss_fields))})")
-        for key in ("crop_scale", "betas", "content_layers", "style_layers"):
+        for key in ("crop_scale", "betas", "content_layers", "style_layers", "trainable"):
             if key in data:
                 data[key] = tuple(data[key])
         model_config = StyleFusionConfig() if model is None else StyleFusionConfig.from_dict(

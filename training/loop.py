@@ -119,7 +119,12 @@ class Trainer:
         # A VGG16 E_s reads the same HED VGG16 features Φ computes of the crops: computed once.
         self.shared_vgg = config.model.style_features == "vgg16" and config.perceptual == "hed_vgg16"
 
-        self.opt_g = torch.optim.Adam(self.nets.parameters(), lr=config.lr_generator, betas=config.betas)
+        if resume and "trainable" in changes:
+            raise TrainingError(f"trainable: changed from {list(changes['trainable'][0])} to "
+                                f"{list(changes['trainable'][1])} on --resume; the optimiser state would not fit. "
+                                f"Start a new run with --config's init_from set to an export of this one")
+        self.opt_g = torch.optim.Adam(trainable_parameters(self.nets, config.trainable), lr=config.lr_generator,
+                                      betas=config.betas)
         self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=config.lr_discriminator, betas=config.betas)
         self.step = 0
         self.elapsed = 0.0
@@ -398,6 +403,27 @@ class Trainer:
         """Drop the DDP wrappers (they hold the process group's communication state) before the
         group is destroyed; the plain networks stay usable."""
         self.nets_ddp, self.disc_ddp = self.nets, self.disc
+
+
+def trainable_parameters(nets: torch.nn.Module, parts: tuple[str, ...]) -> list[torch.nn.Parameter]:
+    """The parameters of ``parts`` (module paths; empty = all); every other parameter is frozen."""
+    if not parts:
+        return list(nets.parameters())
+    chosen: dict[int, torch.nn.Parameter] = {}
+    for part in parts:
+        try:
+            module = nets.get_submodule(part)
+        except AttributeError:
+            known = ", ".join(name for name, _ in nets.named_children())
+            raise TrainingError(f"trainable: {part!r} is not a part of the networks (top-level parts: {known})") from None
+        chosen.update((id(p), p) for p in module.parameters())
+    for p in nets.parameters():
+        if id(p) not in chosen:
+            p.requires_grad_(False)
+    params = [p for p in chosen.values() if p.requires_grad]
+    if not params:
+        raise TrainingError(f"trainable: {', '.join(parts)} hold no trainable weights (a frozen trunk only)")
+    return params
 
 
 def _hardware(device: torch.device) -> str:
