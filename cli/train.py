@@ -116,6 +116,10 @@ def _probe_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-content", type=int, default=2)
     p.add_argument("--max-style", type=int, default=6)
     p.add_argument("--holdout-fraction", type=float, default=0.08)
+    p.add_argument("--model", default="", help="optimise this model's style instead of pixels (see --free)")
+    p.add_argument("--free", default=None,
+                   help="what is optimised: pixels (default without --model), style (the style vector; default "
+                        "with --model) or style_params (G's per-layer style parameters)")
 
 
 def _probe(args: argparse.Namespace) -> int:
@@ -131,7 +135,8 @@ def _probe(args: argparse.Namespace) -> int:
                   for net in items(args.network) for stat in items(args.statistic)
                   for taps in tap_sets for tap in content_taps]
     settings = ProbeSettings(args.size, args.steps, args.lr, args.seed, args.max_content, args.max_style,
-                             args.holdout_fraction, candidates)
+                             args.holdout_fraction, candidates, args.model,
+                             args.free or ("style" if args.model else "pixels"))
     run_probe(args.content, args.style, args.out, settings)
     print(f"[stylefusion] wrote {args.out}/probe.json")
     return 0

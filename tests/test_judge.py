@@ -227,6 +227,46 @@ def test_the_probe_runs_on_a_tiny_config_and_writes_json_and_sheets(tmp_path, ne
     assert saved["candidates"][0]["ssim"] < 1.0
 
 
+@pytest.mark.parametrize("free", ["style", "style_params"])
+def test_the_probe_fits_a_models_style_and_scores_it_beside_the_model_as_is(tmp_path, tiny_model_dir, free):
+    from stylefusion.models import load_model
+    from stylefusion.training.probe import (Candidate, ProbeSettings, _loss, load_network, run_probe,
+                                            stylise_through_model)
+
+    _write(tmp_path / "c", ["p0.png"])
+    _write(tmp_path / "s", ["s0.png", "s1.png"])
+    candidate = Candidate("efficientnet_lite0", "meanstd", (0, 1), 1)
+    settings = ProbeSettings(size=32, steps=2, max_content=1, max_style=2, holdout_fraction=0.0,
+                             candidates=[candidate], model=tiny_model_dir, free=free)
+    saved = run_probe(str(tmp_path / "c"), str(tmp_path / "s"), str(tmp_path / "out"), settings,
+                      judge=J.Judge(cheap_style_vector), log=lambda _: None)
+    assert [e["free"] for e in saved["candidates"]] == ["nothing", free]
+    assert saved["candidates"][0]["label"].endswith("as is") and saved["candidates"][1]["pairs"] == 2
+    assert json.load(open(tmp_path / "out" / "probe.json")) == json.loads(json.dumps(saved))
+
+    # The fit lowers the candidate's loss against the model's own picture, with E_c and G untouched.
+    model = load_model(tiny_model_dir, device="cpu", precision="fp32", allow_paths=True)
+    model.fused = False
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    net = load_network("efficientnet_lite0", candidate.depth)
+    photo, paintings = make_image(1, 32, 40, seed=1), make_image(2, 32, 32, seed=2)
+    as_is, fitted = stylise_through_model(model, net, candidate, photo, paintings, free, steps=20, lr=0.05)
+    with torch.no_grad():
+        f_style, f_content = net(paintings), net(photo)[candidate.content_tap].expand(2, -1, -1, -1)
+        loss = lambda x: _loss(net, candidate, f_style, f_content, x, None).sum()  # noqa: E731
+        assert loss(fitted) < loss(as_is)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_probe_settings_refuse_a_free_part_without_a_model():
+    from stylefusion.training.probe import ProbeSettings
+
+    with pytest.raises(ValueError, match="--free: unknown 'weights'"):
+        ProbeSettings(model="m", free="weights")
+    with pytest.raises(ValueError, match="style and style_params need --model"):
+        ProbeSettings(free="style")
+
+
 def test_probe_command_refuses_unknown_candidates_in_one_line(tmp_path, capsys):
     from stylefusion.cli import main
 

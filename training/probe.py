@@ -18,6 +18,13 @@ statistic × style taps × content tap:
 Every term is relative to its target's magnitude (scale-free across networks and taps), so the
 weights mean the same thing for every candidate. The probe never trains anything: the judge
 scores its pictures but nothing here is fed back into a model.
+
+With a model (``--model``), what is optimised is not the pixels but what the model lets a style
+say (``--free``): ``style``, the style vector s G is given (started from E_s's vector of the
+painting), or ``style_params``, every per-layer parameter G's mapping makes of s (γ, β, palette,
+modulations; started from E_s's). E_c and G stay as they are. This asks where a model's style is
+lost: if the judge scores the fitted pictures far above the model's own (listed beside them as
+"model as is"), G can draw the style and the style encoder does not ask for it; if not, G cannot.
 """
 
 from __future__ import annotations
@@ -30,12 +37,15 @@ from dataclasses import asdict, dataclass, field
 import torch
 import torch.nn.functional as F
 
+from ..networks.generator import make_noise
 from ..networks.layers import channel_stats
 from ..storage.weights import atomic_path
 from .losses import gram, relative_error
 from .samples import grid_image
 
 NETWORKS = ("hed_vgg16", "efficientnet_lite0")
+#: What the probe optimises: the photo's pixels, or (with a model) its style vector or G's per-layer parameters.
+FREE = ("pixels", "style", "style_params")
 STATISTICS = ("meanstd", "gram", "swd")
 #: Names of the taps of each network, shallow to deep (the indices the flags take).
 TAP_NAMES = {"hed_vgg16": ("relu1_1", "relu2_1", "relu3_1", "relu4_1"),
@@ -131,14 +141,49 @@ def stylise_by_optimisation(net: torch.nn.Module, candidate: Candidate, photos: 
     optimiser = torch.optim.Adam([x], lr=lr)
     for _ in range(steps):
         optimiser.zero_grad(set_to_none=True)
-        f_out = net(x)
-        loss = style_term(candidate, f_out, f_style, generator) \
-            + candidate.content_weight * relative_error(f_out[candidate.content_tap] - f_content, f_content)
-        loss.sum().backward()  # a sum: each picture's pixels get their own pair's gradient
+        _loss(net, candidate, f_style, f_content, x, generator).sum().backward()  # a sum: each picture's pixels get their own pair's gradient
         optimiser.step()
         with torch.no_grad():
             x.clamp_(0, 1)
     return x.detach()
+
+
+def _loss(net, candidate: Candidate, f_style, f_content, x: torch.Tensor, generator) -> torch.Tensor:
+    f_out = net(x)
+    return style_term(candidate, f_out, f_style, generator) \
+        + candidate.content_weight * relative_error(f_out[candidate.content_tap] - f_content, f_content)
+
+
+def stylise_through_model(model, net: torch.nn.Module, candidate: Candidate, photo: torch.Tensor,
+                          paintings: torch.Tensor, free: str, steps: int = 120, lr: float = 0.05,
+                          seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``photo`` [1,3,H,W] (sides multiples of 8) in each of ``paintings`` [B,3,h,w], rendered by the
+    model's G with E_s's style vectors, and with ``free`` (``style`` or ``style_params``) optimised by
+    Adam against the candidate loss → (as is, fitted), each [B,3,H,W] in 0..1."""
+    E_c, E_s, G = model.feature_extractor, model.style_encoder, model.generator
+    generator = torch.Generator().manual_seed(seed)
+    b = paintings.shape[0]
+    with torch.no_grad():
+        code = E_c(photo).expand(b, -1, -1, -1)
+        noise = make_noise(seed, photo.shape[-2], photo.shape[-1], G.noise_strides, photo.device, photo.dtype)
+        f_style = [f.detach() for f in net(paintings)]
+        f_content = net(photo)[candidate.content_tap].detach().expand(b, -1, -1, -1)
+        style = E_s(paintings)
+        as_is = G(code, style, noise).clamp(0, 1)
+    if free == "style":
+        leaves = [style.clone().requires_grad_(True)]
+        render = lambda: G(code, leaves[0], noise)  # noqa: E731
+    else:
+        with torch.no_grad():
+            leaves = [p.clone().requires_grad_(True) for p in G.style_params(style)]
+        render = lambda: G.render(G.body(code, leaves), leaves, noise)  # noqa: E731
+    optimiser = torch.optim.Adam(leaves, lr=lr)
+    for _ in range(steps):
+        optimiser.zero_grad(set_to_none=True)
+        _loss(net, candidate, f_style, f_content, render(), generator).sum().backward()
+        optimiser.step()
+    with torch.no_grad():
+        return as_is, render().clamp(0, 1)
 
 
 @dataclass
@@ -151,6 +196,16 @@ class ProbeSettings:
     max_style: int = 6
     holdout_fraction: float = 0.08
     candidates: list[Candidate] = field(default_factory=list)
+    model: str = ""
+    """A model (name, folder or Hub id) whose style vector or G parameters are optimised (``free``)."""
+    free: str = "pixels"
+    """What is optimised: ``pixels``, or with ``model``: ``style`` or ``style_params`` (see the module doc)."""
+
+    def __post_init__(self):
+        if self.free not in FREE:
+            raise ValueError(f"--free: unknown {self.free!r}; use one of {', '.join(FREE)}")
+        if (self.free == "pixels") != (not self.model):
+            raise ValueError("--free: pixels are optimised without --model; style and style_params need --model")
 
 
 def run_probe(content_dir: str, style_dir: str, out_dir: str, settings: ProbeSettings, judge=None,
@@ -164,37 +219,56 @@ def run_probe(content_dir: str, style_dir: str, out_dir: str, settings: ProbeSet
                             seen=False)
     photos = [load_for_eval(p, settings.size) for p in chosen.photos]
     paintings = [load_for_eval(p, settings.size) for p in chosen.paintings]
+    model = None
+    if settings.model:
+        from ..storage.loading import load_model
+
+        model = load_model(settings.model, device="cpu", precision="fp32", allow_paths=True)
+        model.fused = False  # the plain formulas: the ones autograd runs through
+        photos = [p[..., : p.shape[-2] // 8 * 8, : p.shape[-1] // 8 * 8] for p in photos]  # G's stride
     judge = judge or Judge()
     os.makedirs(out_dir, exist_ok=True)
     report = {"settings": {k: v for k, v in asdict(settings).items() if k != "candidates"},
               "photos": [os.path.basename(p) for p in chosen.photos],
               "paintings": [os.path.basename(p) for p in chosen.paintings], "candidates": []}
-    for index, candidate in enumerate(settings.candidates):
-        net = load_network(candidate.network, candidate.depth)
-        t0 = time.perf_counter()
-        outputs: list[list[torch.Tensor]] = []
-        for photo in photos:  # one photo × all paintings per batch (paintings as squares of a common size)
-            targets = torch.cat([_square(p, settings.size) for p in paintings])
-            batch = stylise_by_optimisation(net, candidate, photo.expand(len(paintings), -1, -1, -1).contiguous(),
-                                            targets, settings.steps, settings.lr, settings.seed)
-            outputs.append([o[None] for o in batch])
-        seconds = time.perf_counter() - t0
-        scores = judge.score(photos, paintings, {candidate.label: outputs})[candidate.label]
-        tag = f"{index:02d}_{candidate.network}_{candidate.statistic}_{''.join(map(str, candidate.style_taps))}" \
-              f"_c{candidate.content_tap}"
+    targets = torch.cat([_square(p, settings.size) for p in paintings])  # paintings as squares of a common size
+
+    def write(tag: str, label: str, outputs: list[list[torch.Tensor]], seconds: float, extra: dict) -> None:
+        scores = judge.score(photos, paintings, {label: outputs})[label]
         rows = [[None] + [p[0] for p in paintings]] + [[photo[0]] + [o[0] for o in row]
                                                         for photo, row in zip(photos, outputs)]
         with atomic_path(os.path.join(out_dir, f"{tag}.png")) as tmp:
             grid_image(rows, 160).save(tmp, format="PNG")
-        entry = {"candidate": asdict(candidate), "label": candidate.label, "sheet": f"{tag}.png",
-                 "seconds": round(seconds, 1), "seconds_per_picture": round(seconds / (len(photos) * len(paintings)), 1),
-                 **scores}
-        report["candidates"].append(entry)
-        log(f"[probe] {candidate.label}: style {scores['style_similarity']:.3f}, top-1 {scores['top1']:.2f}, "
+        report["candidates"].append({**extra, "label": label, "sheet": f"{tag}.png", "seconds": round(seconds, 1),
+                                     "seconds_per_picture": round(seconds / (len(photos) * len(paintings)), 1),
+                                     **scores})
+        log(f"[probe] {label}: style {scores['style_similarity']:.3f}, top-1 {scores['top1']:.2f}, "
             f"SSIM {scores['ssim']:.3f}, edge F1 {scores['edge_f1']:.3f}, {seconds:.0f} s")
         with atomic_path(os.path.join(out_dir, "probe.json")) as tmp:
             with open(tmp, "w", encoding="utf-8") as fh:
                 json.dump(report, fh, indent=1)
+
+    for index, candidate in enumerate(settings.candidates):
+        net = load_network(candidate.network, candidate.depth)
+        t0 = time.perf_counter()
+        outputs: list[list[torch.Tensor]] = []
+        as_is: list[list[torch.Tensor]] = []
+        for photo in photos:  # one photo × all paintings per batch
+            if model is None:
+                batch = stylise_by_optimisation(net, candidate, photo.expand(len(paintings), -1, -1, -1).contiguous(),
+                                                targets, settings.steps, settings.lr, settings.seed)
+            else:
+                unfitted, batch = stylise_through_model(model, net, candidate, photo, targets, settings.free,
+                                                        settings.steps, settings.lr, settings.seed)
+                as_is.append([o[None] for o in unfitted])
+            outputs.append([o[None] for o in batch])
+        seconds = time.perf_counter() - t0
+        tag = f"{index:02d}_{candidate.network}_{candidate.statistic}_{''.join(map(str, candidate.style_taps))}" \
+              f"_c{candidate.content_tap}"
+        if model is not None and index == 0:  # the model's own pictures, once: what the fits are measured against
+            write("model_as_is", f"{model.config.name} as is", as_is, 0.0, {"free": "nothing"})
+        label = candidate.label if model is None else f"{model.config.name}, {settings.free} fitted to {candidate.label}"
+        write(tag, label, outputs, seconds, {"candidate": asdict(candidate), "free": settings.free})
     return report
 
 
