@@ -141,7 +141,8 @@ def stylise_by_optimisation(net: torch.nn.Module, candidate: Candidate, photos: 
     optimiser = torch.optim.Adam([x], lr=lr)
     for _ in range(steps):
         optimiser.zero_grad(set_to_none=True)
-        _loss(net, candidate, f_style, f_content, x, generator).sum().backward()  # a sum: each picture's pixels get their own pair's gradient
+        # A sum: each picture's pixels get their own pair's gradient.
+        _loss(net, candidate, f_style, f_content, x, generator).sum().backward()
         optimiser.step()
         with torch.no_grad():
             x.clamp_(0, 1)
