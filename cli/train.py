@@ -12,6 +12,7 @@ from ..training.evaluate import evaluate
 from ..training.export import export
 from ..training.loop import train
 from ..training.probe import Candidate, ProbeSettings, run_probe
+from ..training.teach_style import TeachSettings, teach_style
 
 
 def _train_args(p: argparse.ArgumentParser) -> None:
@@ -142,9 +143,39 @@ def _probe(args: argparse.Namespace) -> int:
     return 0
 
 
+def _teach_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", help="training run folder whose model is taught (its E_s must be 'vgg16')")
+    p.add_argument("--content", required=True, help="folder of photos (the run's held-out ones are left out)")
+    p.add_argument("--style", required=True, help="folder of paintings (the run's held-out ones are left out)")
+    p.add_argument("--out", required=True,
+                   help="run folder for the fitted targets and the taught checkpoint; the same command again "
+                        "reuses the targets already fitted there")
+    defaults = TeachSettings()
+    for name, kind, text in (("photos", int, "photos each painting's vector is fitted over"),
+                             ("steps", int, "Adam steps of each fit"), ("lr", float, "Adam learning rate of the fit"),
+                             ("size", int, "short side of the photos in the fit"),
+                             ("content_weight", float, "weight of the fit's content term (style: 1)"),
+                             ("batch", int, "paintings fitted together"),
+                             ("views", int, "random crops per painting in the regression"),
+                             ("regression_steps", int, "Adam steps of the regression"), ("seed", int, "")):
+        p.add_argument(f"--{name.replace('_', '-')}", type=kind, default=getattr(defaults, name),
+                       help=f"{text} (default {getattr(defaults, name)})".lstrip())
+
+
+def _teach(args: argparse.Namespace) -> int:
+    settings = TeachSettings(photos=args.photos, steps=args.steps, lr=args.lr, size=args.size,
+                             content_weight=args.content_weight, batch=args.batch, views=args.views,
+                             regression_steps=args.regression_steps, seed=args.seed)
+    out = teach_style(args.run_dir, args.content, args.style, args.out, settings)
+    print(f"[stylefusion] {out}: export it with stylefusion export {out} --out MODEL_FOLDER")
+    return 0
+
+
 COMMANDS = {
     "train": (_train_args, _train, "train a model (see training/README.md)"),
     "export": (_export_args, _export, "export a training run's EMA networks as a model folder"),
     "evaluate": (_evaluate_args, _evaluate, "contact sheet + metrics of a model on photos × styles"),
     "probe": (_probe_args, _probe, "optimise photo pixels against candidate style losses; score them with the judge"),
+    "teach-style": (_teach_args, _teach, "teach a run's style encoder the style vectors fitted through G "
+                                         "(training/teach_style.py)"),
 }

@@ -415,3 +415,44 @@ def test_cli_export_with_a_missing_notes_file_fails_before_writing(data, tmp_pat
     err = capsys.readouterr().err.strip()
     assert "--notes" in err and "notes.md" in err and len(err.splitlines()) == 1
     assert not out.exists()
+
+
+def test_teach_style_fits_targets_resumes_and_teaches_only_the_style_encoder(data, tmp_path, tiny_model_dir, monkeypatch):
+    """teach-style on a tiny vgg16 run: a target per training painting (saved, reused when run again,
+    refused with other fit settings), E_s's MLP moved toward them, E_c and G untouched, exportable."""
+    from stylefusion.networks.config import TINY_CONFIG
+    from stylefusion.training import teach_style as T
+    from stylefusion.training.export import export, load_run_model
+
+    model = TINY_CONFIG.replace(style_features="vgg16", style_hidden=16)
+    config = tiny_config(model=model, perceptual="hed_vgg16", relative_losses=True, init_from=tiny_model_dir,
+                         content_layers=(3,), style_layers=(0, 1, 2, 3), checkpoint_every=1000, sample_every=1000)
+    source = str(tmp_path / "source")
+    train(config, *data, source, steps=1, progress=False)
+    settings = T.TeachSettings(photos=2, steps=4, size=64, painting_size=64, batch=2, views=2, anchor_photos=2,
+                               regression_steps=200)
+    out = T.teach_style(source, *data, str(tmp_path / "taught"), settings, log=lambda _: None)
+
+    targets, meta = read_safetensors(os.path.join(out, T.TARGETS))
+    assert len(targets) == len(ImageFolder(data[1]).paths) and json.loads(meta["fit"])["steps"] == 4
+    before, _ = load_run_model(source)
+    after, state = load_run_model(out)
+    report = state["style_encoder_taught"]
+    assert report["paintings"] == len(targets) and report["error_all"] < report["error_before"]
+    moved = {k for k, v in after.state_dict().items() if not torch.equal(v, before.state_dict()[k])}
+    assert moved and all(k.startswith("style_encoder.to_vector.") for k in moved)
+
+    # Run again: every target is reused (nothing is fitted); other fit settings are refused in one line.
+    monkeypatch.setattr(T, "fit_through_model", lambda *a, **k: pytest.fail("a saved target was fitted again"))
+    T.teach_style(source, *data, out, settings, log=lambda _: None)
+    with pytest.raises(ValueError, match=r"fitted with other settings \(steps 4 → 5\)"):
+        T.teach_style(source, *data, out, T.TeachSettings(**{**settings.__dict__, "steps": 5}), log=lambda _: None)
+    card = open(os.path.join(export(out, str(tmp_path / "exported")), "README.md")).read()
+    assert "teach-style" in card and f"each of {len(targets)} training paintings" in card
+
+    learnt = str(tmp_path / "learnt")  # a learnt E_s has no VGG16 statistics to regress from
+    train(tiny_config(checkpoint_every=1000), *data, learnt, steps=1, progress=False)
+    with pytest.raises(ValueError, match="style encoder is 'learned'"):
+        T.teach_style(learnt, *data, str(tmp_path / "no"), settings, log=lambda _: None)
+    with pytest.raises(ValueError, match="--size: 32 px is too small"):
+        T.TeachSettings(size=32)

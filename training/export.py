@@ -102,6 +102,18 @@ def _style_encoder_lines(model: StyleFusionModel) -> list[str]:
             f"BSDS500), converted from its Keras layout. It was never trained here."]
 
 
+def _taught_lines(taught: dict | None) -> list[str]:
+    """What ``stylefusion teach-style`` did after training (training/teach_style.py)."""
+    if not taught:
+        return []
+    fit = taught["settings"]
+    return [f"- Then E_s was taught the style vectors G needs (`stylefusion teach-style`, E_c and G untouched): each "
+            f"of {taught['paintings']} training paintings' vector was fitted through G over {fit['photos']} photos "
+            f"({fit['steps']} Adam steps at {fit['size']} px against the VGG16 mean/std loss), and E_s's MLP regressed "
+            f"onto them; regression error {taught['error_validation_paintings']} on paintings it was not fitted on "
+            f"(0 = exact, 1 = knows nothing)."]
+
+
 def _phase_lines(run_dir: str) -> list[str]:
     """Settings changed on resume (logged in stats.jsonl): the weights above are the last phase's."""
     return [f"- From step {record['step']} on (resumed with changed settings): {describe_changes(record['changes'])}."
@@ -164,6 +176,7 @@ def model_card(model: StyleFusionModel, state: dict, run_dir: str, metrics: dict
         f"{'; style terms relative to their targets' if config.relative_losses else ''}.",
         *([f"- Started from `{config.init_from}` (every tensor that fits copied; see training/warm_start.py)."]
           if config.init_from else []),
+        *_taught_lines(state.get("style_encoder_taught")),
         f"- Adam lr G {config.lr_generator}, D {config.lr_discriminator}, betas {list(config.betas)}; EMA {config.ema_decay}.",
     ]
     if data_report:

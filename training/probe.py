@@ -155,12 +155,12 @@ def _loss(net, candidate: Candidate, f_style, f_content, x: torch.Tensor, genera
         + candidate.content_weight * relative_error(f_out[candidate.content_tap] - f_content, f_content)
 
 
-def stylise_through_model(model, net: torch.nn.Module, candidate: Candidate, photo: torch.Tensor,
-                          paintings: torch.Tensor, free: str, steps: int = 120, lr: float = 0.05,
-                          seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """``photo`` [1,3,H,W] (sides multiples of 8) in each of ``paintings`` [B,3,h,w], rendered by the
-    model's G with E_s's style vectors, and with ``free`` (``style`` or ``style_params``) optimised by
-    Adam against the candidate loss → (as is, fitted), each [B,3,H,W] in 0..1."""
+def fit_through_model(model, net: torch.nn.Module, candidate: Candidate, photo: torch.Tensor,
+                      paintings: torch.Tensor, free: str = "style", steps: int = 120, lr: float = 0.05,
+                      seed: int = 0):
+    """Optimise ``free`` (``style`` or ``style_params``) by Adam against the candidate loss, so that G
+    renders ``photo`` [1,3,H,W] (sides multiples of 8) in each of ``paintings`` [B,3,h,w]; E_c and G stay
+    as they are. → (the picture as is [B,3,H,W], the fitted leaves, ``render()`` of the fitted leaves)."""
     E_c, E_s, G = model.feature_extractor, model.style_encoder, model.generator
     generator = torch.Generator().manual_seed(seed)
     b = paintings.shape[0]
@@ -183,6 +183,16 @@ def stylise_through_model(model, net: torch.nn.Module, candidate: Candidate, pho
         optimiser.zero_grad(set_to_none=True)
         _loss(net, candidate, f_style, f_content, render(), generator).sum().backward()
         optimiser.step()
+    return as_is, [leaf.detach() for leaf in leaves], render
+
+
+def stylise_through_model(model, net: torch.nn.Module, candidate: Candidate, photo: torch.Tensor,
+                          paintings: torch.Tensor, free: str, steps: int = 120, lr: float = 0.05,
+                          seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``photo`` [1,3,H,W] (sides multiples of 8) in each of ``paintings`` [B,3,h,w], rendered by the
+    model's G with E_s's style vectors, and with ``free`` fitted (``fit_through_model``) → (as is,
+    fitted), each [B,3,H,W] in 0..1."""
+    as_is, _, render = fit_through_model(model, net, candidate, photo, paintings, free, steps, lr, seed)
     with torch.no_grad():
         return as_is, render().clamp(0, 1)
 

@@ -45,13 +45,19 @@ def distil_style_encoder(target_encoder, source_encoder, paintings: ImageFolder,
     """Fit ``target_encoder``'s MLP (``from_statistics``) so it gives ``source_encoder``'s vectors on
     crops of ``paintings``; returns the fit's relative error before and after (1.0 = knows nothing)."""
     stats, vectors = _views(source_encoder, target_encoder, paintings, views, target_encoder.image_size, seed)
-    params = [p for p in target_encoder.parameters() if p.requires_grad]
+    return fit_encoder(target_encoder, stats, vectors, steps, seed)
+
+
+def fit_encoder(encoder, stats: torch.Tensor, vectors: torch.Tensor, steps: int = 2000, seed: int = 0) -> dict[str, float]:
+    """Adam on ``encoder``'s trainable parameters so that ``from_statistics(stats)`` [N,K] gives
+    ``vectors`` [N,D]; the squared error relative to the vectors' spread, before and after."""
+    params = [p for p in encoder.parameters() if p.requires_grad]
     optimiser = torch.optim.Adam(params, lr=1e-3)
     spread = vectors.var(0, correction=0).sum().clamp_min(1e-12)
     gen = torch.Generator().manual_seed(seed)
 
     def error(batch_stats, batch_vectors):
-        return F.mse_loss(target_encoder.from_statistics(batch_stats).float(), batch_vectors, reduction="none").sum(1).mean() / spread
+        return F.mse_loss(encoder.from_statistics(batch_stats).float(), batch_vectors, reduction="none").sum(1).mean() / spread
 
     with torch.no_grad():
         before = float(error(stats, vectors))
