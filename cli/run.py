@@ -139,6 +139,10 @@ def _transfer_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tile-size", type=int, default=0, help="render in tiles of this size to bound memory (0 = whole image)")
     p.add_argument("--tile-overlap", type=int, default=64,
                    help="pixels neighbouring tiles share and cross-fade (default 64; only with --tile-size)")
+    p.add_argument("--refine-steps", type=int, default=0, metavar="N",
+                   help="fit the style vector to the picture first, for more of the painting's colours and contrast: "
+                        "about 0.2 s per step on a 2-core CPU, 40 is a good value; needs a model with a vgg16 "
+                        "style encoder (default 0 = off)")
     _common_model_args(p)
 
 
@@ -151,19 +155,21 @@ def _transfer(args: argparse.Namespace) -> int:
         model = _load_model(args)
         features = extract_features(model, content, tile_size=tile_size)
         image = generate(model, features, load_preset(model, args.preset), args.strength, args.preserve_color,
-                         args.seed, tile_size=tile_size, tile_overlap=args.tile_overlap)
+                         args.seed, tile_size=tile_size, tile_overlap=args.tile_overlap,
+                         refine_steps=args.refine_steps)
     else:
         style = _read(args.style, "style")
         if style.shape[0] not in (1, content.shape[0]):
             style = style[:1]
         model = _load_model(args)
         image = transfer(model, content, style, strength=args.strength, preserve_color=args.preserve_color,
-                         seed=args.seed, tile_size=tile_size, tile_overlap=args.tile_overlap)
+                         seed=args.seed, tile_size=tile_size, tile_overlap=args.tile_overlap,
+                         refine_steps=args.refine_steps)
     _write(image, args.output, {"stylefusion": {
         "command": "transfer", "content": os.path.basename(args.content),
         "style": f"preset:{args.preset}" if args.preset else os.path.basename(args.style),
         "strength": args.strength, "preserve_color": args.preserve_color, "seed": args.seed,
-        "model": model.display_name}})
+        "refine_steps": args.refine_steps, "model": model.display_name}})
     return 0
 
 

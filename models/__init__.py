@@ -11,6 +11,7 @@ from .api import (
     fuse_images,
     generate,
     mix_styles,
+    refine_style,
     transfer,
 )
 from ..networks.model import StyleFusionModel
@@ -22,5 +23,5 @@ __all__ = [
     "FORMAT_VERSION", "TINY_CONFIG", "ContentFeatures", "InputError", "ModelFormatError", "ModelMismatchError",
     "ModelNotFoundError", "StyleFusionConfig", "StyleFusionError", "StyleFusionModel", "StyleVector",
     "check_image", "check_mask", "encode_style", "extract_features", "fuse_features", "fuse_images",
-    "generate", "load_model", "mix_styles", "transfer",
+    "generate", "load_model", "mix_styles", "refine_style", "transfer",
 ]

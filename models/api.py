@@ -7,9 +7,11 @@ masks are ``[H,W]``, ``[B,H,W]`` or ``[B,1,H,W]`` in 0..1. Results are float32 o
     style    = encode_style(model, painting)             # E_s → StyleVector       (SF_STYLE)
     image    = generate(model, features, style, strength=0.8, seed=1)   # G
     image    = transfer(model, photo, painting)          # all three in one call
+    refined  = refine_style(model, features, style, 40)  # s fitted to this picture (vgg16 models)
 
 ``strength`` moves the style vector from the content image's own style (0: G reconstructs the
-photo) to the target style (1). The same inputs and seed give the same output.
+photo) to the target style (1). ``refine_steps`` (generate, transfer) first fits the style vector to
+the picture (``refine_style``). The same inputs and seed give the same output.
 """
 
 from __future__ import annotations
@@ -27,11 +29,15 @@ from ..networks.errors import InputError
 from ..networks.fusion import fuse_content, mix_vectors
 from ..networks.feature_extractor import padded_size
 from ..networks.generator import DEFAULT_TILE_OVERLAP, streams
+from ..networks.refine import StyleFit
+from ..networks.style_encoder import VGGStyleEncoder
 from ..networks.tiling import Progress
 from ..networks.values import (ContentFeatures, StyleVector, all_finite, check_model, check_pair, check_same_model,
                                check_value)
 
 MIN_SIZE = 64
+#: Most Adam steps ``refine_style`` takes.
+MAX_REFINE_STEPS = 1000
 
 
 # -- input checks ---------------------------------------------------------------------------------
@@ -118,6 +124,15 @@ def check_weights(weights, count: int, name: str = "weights") -> list[float]:
     return values
 
 
+def check_refine_steps(steps) -> int:
+    """Steps of style refinement: a whole number 0..MAX_REFINE_STEPS (0 = no refinement)."""
+    whole = isinstance(steps, int) or (isinstance(steps, float) and steps.is_integer())
+    if isinstance(steps, bool) or not whole or not 0 <= steps <= MAX_REFINE_STEPS:
+        raise InputError(f"refine_steps: {steps!r} is not a whole number from 0 to {MAX_REFINE_STEPS}; "
+                         "use 0 (no refinement) or e.g. 40")
+    return int(steps)
+
+
 def _broadcast(batch: int, tensor: torch.Tensor, name: str) -> torch.Tensor:
     if tensor.shape[0] == batch:
         return tensor
@@ -157,7 +172,8 @@ def encode_style(
 ) -> StyleVector:
     """E_s: style vector of each image [B,D] (``reduce="average"`` → one vector [1,D]).
 
-    ``mask`` picks where in the image the style is taken from (white = use this region).
+    ``mask`` picks where in the image the style is taken from (white = use this region). A vgg16 E_s
+    also returns what it read of the images (``StyleVector.statistics``; averaged with the vectors).
     """
     check_model(model)
     image = check_image(image, "image")
@@ -170,10 +186,18 @@ def encode_style(
         if (flat.flatten(1).amax(dim=1) <= 0).any():
             raise InputError("mask: is empty (all black) for at least one image; paint the region to take the style from")
         m = _to_model(model, _broadcast(image.shape[0], flat, "mask"))
-    vectors = model.style_encoder(_to_model(model, image), m).float()
+    encoder = model.style_encoder
+    statistics = None
+    if isinstance(encoder, VGGStyleEncoder):
+        # One VGG16 pass: the statistics are kept with the vector (refine_style fits against them).
+        statistics = encoder.describe(_to_model(model, image), m)
+        vectors = encoder.from_statistics(statistics).float()
+    else:
+        vectors = encoder(_to_model(model, image), m).float()
     if reduce == "average":
         vectors = vectors.mean(dim=0, keepdim=True)
-    return StyleVector(vectors, model.fingerprint, model.config.name, name)
+        statistics = None if statistics is None else statistics.mean(dim=0, keepdim=True)
+    return StyleVector(vectors, model.fingerprint, model.config.name, name, statistics)
 
 
 def fuse_features(
@@ -205,7 +229,73 @@ def mix_styles(styles: Sequence[StyleVector], weights: Sequence[float], mode: st
     mixed = mix_vectors(tensors, list(weights), mode)
     total = sum(weights) or 1.0
     name = " + ".join(f"{s.name}×{w / total:.2f}" for s, w in zip(styles, weights) if w > 0)
-    return replace(styles[0], tensor=mixed, name=name)
+    statistics = None
+    if all(s.statistics is not None for s in styles):
+        # Statistics mix linearly in either mode: they are what the images hold, not a direction.
+        statistics = sum(_broadcast(batch, s.statistics, f"style_{i + 1}") * (w / total)
+                         for i, (s, w) in enumerate(zip(styles, weights)))
+    return replace(styles[0], tensor=mixed, name=name, statistics=statistics)
+
+
+def refine_style(
+    model: StyleFusionModel,
+    features: ContentFeatures,
+    style: StyleVector,
+    steps: int,
+    size: int = 128,
+    lr: float = 0.1,
+    content_weight: float = 0.1,
+    seed: int = 0,
+) -> StyleVector:
+    """``style`` fitted to the pictures of ``features``: one vector per picture [B,D] (the style broadcast
+    to the batch as ``generate`` does), fitted by ``steps`` Adam steps so that G's rendering of the
+    picture — at ``size`` px on its short side — has the VGG16 channel statistics E_s read of the painting
+    (``networks/refine.py``). The result renders more of the painting's colours and contrast; it keeps
+    the style's model and statistics, and its name gets " (refined)". Needs a model whose E_s is vgg16
+    and a style it encoded (with statistics); ``steps`` 0 returns ``style`` unchanged. The model's weights
+    are not touched. The cost per step and picture is fixed by ``size``, not by the picture's size (at 128:
+    G and VGG16 to relu4_1, forward and backward, on about 128×224 px).
+    """
+    check_same_model(model, features, "features", ContentFeatures)
+    check_same_model(model, style, "style", StyleVector)
+    return _refine(model, features.image, style, steps, size, lr, content_weight, seed)
+
+
+def _refine(model, image, style, steps, size=128, lr=0.1, content_weight=0.1, seed=0, name="style") -> StyleVector:
+    """``refine_style`` for a checked ``image`` [B,3,H,W] and a ``style`` of this model (input ``name``)."""
+    steps = check_refine_steps(steps)
+    if steps == 0:
+        return style
+    if not isinstance(model.style_encoder, VGGStyleEncoder):
+        raise InputError(f"refine_steps: model {model.display_name} has no VGG16 style encoder to refine with; "
+                         "set refine_steps to 0 or load a model with style_features 'vgg16'")
+    if style.statistics is None:
+        raise InputError(f"{name}: has no image statistics to refine against (made by an older version or loaded "
+                         "from an old style file); encode it again with Encode Style, or set refine_steps to 0")
+    width = model.style_encoder.to_vector[0].in_features
+    if style.statistics.dim() != 2 or style.statistics.shape[1] != width:
+        raise InputError(f"{name}: its image statistics have shape {tuple(style.statistics.shape)}, the model reads "
+                         f"[B,{width}]; encode it again with Encode Style")
+    if isinstance(size, bool) or not isinstance(size, int) or not 32 <= size <= 2048:
+        raise InputError(f"size: {size!r} is not a whole number of pixels from 32 to 2048; 128 is a good value")
+    lr = check_unit(lr, "lr", 1e-6, 10.0)
+    content_weight = check_unit(content_weight, "content_weight", 0.0, 100.0)
+    batch = image.shape[0]
+    vectors = _broadcast(batch, style.tensor, name)
+    statistics = _broadcast(batch, style.statistics, name)
+    photo = _fit_picture(image.to(device=model.device, dtype=torch.float32), size)
+    fitted = StyleFit(model, photo, statistics, content_weight, seed).fit(vectors, steps, lr)
+    return replace(style, tensor=fitted.to(style.tensor.device), statistics=statistics.contiguous(),
+                   name=f"{style.name} (refined)")
+
+
+def _fit_picture(image: torch.Tensor, size: int) -> torch.Tensor:
+    """``image`` [B,3,H,W] resized (antialiased bilinear) to ``size`` px on its short side, both sides
+    rounded down to multiples of 8 (E_c's stride): the picture the style is fitted on."""
+    h, w = image.shape[-2:]
+    short = min(h, w)
+    target = (h * size // short // 8 * 8, w * size // short // 8 * 8)
+    return F.interpolate(image, size=target, mode="bilinear", align_corners=False, antialias=True)
 
 
 @torch.no_grad()
@@ -221,16 +311,26 @@ def generate(
     tile_size: int = 0,
     tile_overlap: int = DEFAULT_TILE_OVERLAP,
     progress: Progress | None = None,
+    refine_steps: int = 0,
 ) -> torch.Tensor:
     """G: render ``features`` in ``style`` → image [B,3,H,W] float32 in 0..1 (the features' source size).
 
     ``style_b`` + ``mask``: style b where the mask is white, ``style`` elsewhere. ``tile_size`` > 0
     renders in overlapping tiles (memory bounded by the tile). Noise is shared by every image of the
-    batch, so frames of a video get the same texture.
+    batch, so frames of a video get the same texture. ``refine_steps`` > 0 first fits ``style`` (and
+    ``style_b``) to each picture (``refine_style``, with this seed).
     """
     check_same_model(model, features, "features", ContentFeatures)
     check_same_model(model, style, "style", StyleVector)
-    return _generate(model, features.tensor, features.image, features.source_style, style, check_unit(strength, "strength"),
+    strength = check_unit(strength, "strength")
+    if (style_b is None) != (mask is None):
+        raise InputError("style_b: a second style needs a mask saying where it goes (and a mask needs style_b)")
+    if check_refine_steps(refine_steps):
+        style = _refine(model, features.image, style, refine_steps, seed=seed)
+        if style_b is not None:
+            check_same_model(model, style_b, "style_b", StyleVector)
+            style_b = _refine(model, features.image, style_b, refine_steps, seed=seed, name="style_b")
+    return _generate(model, features.tensor, features.image, features.source_style, style, strength,
                      preserve_color, seed, style_b, mask, tile_size, tile_overlap, progress)
 
 
@@ -244,9 +344,7 @@ def _generate(model, code, image, source_style, style, strength, preserve_color,
     if strength != 1.0 or target.shape[0] != 1:
         target = _broadcast(batch, target, "style")
     target_b = m = None
-    if style_b is not None or mask is not None:
-        if style_b is None or mask is None:
-            raise InputError("style_b: a second style needs a mask saying where it goes (and a mask needs style_b)")
+    if style_b is not None:
         check_same_model(model, style_b, "style_b", StyleVector)
         m = F.interpolate(check_mask(mask, batch, "mask"), size=image.shape[-2:], mode="bilinear", align_corners=False)
         m = _to_model(model, _broadcast(batch, m, "mask"))
@@ -267,13 +365,18 @@ def transfer(
     tile_size: int = 0,
     tile_overlap: int = DEFAULT_TILE_OVERLAP,
     progress: Progress | None = None,
+    refine_steps: int = 0,
 ) -> torch.Tensor:
-    """One-shot style transfer: ``content`` [B,3,H,W] in the style of ``style`` [1|B,3,h,w]."""
+    """One-shot style transfer: ``content`` [B,3,H,W] in the style of ``style`` [1|B,3,h,w]; ``refine_steps``
+    as in ``generate``."""
     check_model(model)
     content = check_image(content, "content")
+    strength = check_unit(strength, "strength")
+    refine_steps = check_refine_steps(refine_steps)
     style_vec = encode_style(model, check_image(style, "style"))
+    if refine_steps:
+        style_vec = _refine(model, content, style_vec, refine_steps, seed=seed)
     with torch.no_grad():
-        strength = check_unit(strength, "strength")
         if strength == 1.0:
             # At full strength the content's own style drops out (s + (t − s)·1 = t): skip E_s on it.
             source_style = _to_model(model, _broadcast(content.shape[0], style_vec.tensor, "style"))

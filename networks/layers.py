@@ -49,6 +49,12 @@ def channel_stats(x: torch.Tensor, mask: torch.Tensor | None = None, eps: float 
     return mean, (var + eps).sqrt()
 
 
+def relative_error(diff: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-sample ‖diff‖² / ‖target‖² → [B]: an error the same size whatever the scale of the target."""
+    dims = tuple(range(1, diff.dim()))
+    return diff.square().sum(dims) / target.square().sum(dims).clamp_min(1e-12)
+
+
 class StreamedStats:
     """The channel statistics a network's AdaIN layers need, known before the map they describe.
 

@@ -48,12 +48,18 @@ class ContentFeatures:
 
 @dataclass(frozen=True)
 class StyleVector:
-    """SF_STYLE: style vectors s = E_s(x) ``[B,D]`` with the model that made them and a name."""
+    """SF_STYLE: style vectors s = E_s(x) ``[B,D]`` with the model that made them and a name.
+
+    ``statistics`` [B,K] float32: what E_s read of the style image(s) (``VGGStyleEncoder.statistics``),
+    kept so the vector can be refined against them (``refine_style``); None for a model whose E_s is
+    learned, and for styles from an older version.
+    """
 
     tensor: torch.Tensor
     model_fingerprint: str
     model_name: str
     name: str = "style"
+    statistics: torch.Tensor | None = None
 
     @property
     def batch_size(self) -> int:
@@ -80,7 +86,8 @@ def check_value(value, kind: type, name: str):
     if not isinstance(value, kind):
         what = "content features (from extract_features)" if kind is ContentFeatures else "a style (from encode_style)"
         raise InputError(f"{name}: expected {what}, got {type(value).__name__}")
-    if not all_finite(value.tensor):
+    statistics = getattr(value, "statistics", None)
+    if not all_finite(value.tensor) or (statistics is not None and not all_finite(statistics)):
         raise InputError(f"{name}: holds NaN or infinite values; encode it again (a damaged style file or a "
                          "diverged model produces them)")
     return value

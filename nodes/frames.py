@@ -65,7 +65,8 @@ def features_frame(features: ContentFeatures, index: int) -> ContentFeatures:
 
 
 def style_frame(style: StyleVector | None, index: int) -> StyleVector | None:
-    return None if style is None else replace(style, tensor=frame(style.tensor, index))
+    return None if style is None else replace(style, tensor=frame(style.tensor, index),
+                                              statistics=frame(style.statistics, index))
 
 
 def cat_features(parts: list[ContentFeatures]) -> ContentFeatures:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 from ..models import InputError, ModelMismatchError, StyleFusionError, StyleVector, encode_style, mix_styles
 from ..storage import paths
@@ -219,7 +220,7 @@ class StyleFusionSaveStyle(Node):
         paths.safe_join(folder, name, "name")  # refuses '..' and absolute paths, naming what the user typed
         path = paths.safe_join(folder, name + ".safetensors", "name")
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        renamed = StyleVector(style.tensor, style.model_fingerprint, style.model_name, os.path.basename(name))
+        renamed = replace(style, name=os.path.basename(name))
         save_style(renamed, path, source=f"StyleFusion Save Style (from {style.name})")
         saved = os.path.relpath(path, folder).replace(os.sep, "/")
         return {"ui": {"text": [f"saved style {saved}"]}, "result": ()}

@@ -76,7 +76,8 @@ def build_presets(model, out_dir: str, recipes_path: str = RECIPES, log=None) ->
                     vectors[file] = encode_style(model, _read_picture(os.path.join(sources, file)), name=file)
                 parts.append(vectors[file])
             style = parts[0] if len(parts) == 1 else mix_styles(parts, [1.0] * len(parts), recipe.get("mix", "slerp"))
-            style = StyleVector(style.tensor.cpu(), model.fingerprint, model.config.name, recipe["name"])
+            statistics = None if style.statistics is None else style.statistics.cpu()  # kept: refine_steps needs them
+            style = StyleVector(style.tensor.cpu(), model.fingerprint, model.config.name, recipe["name"], statistics)
             credits = [{"file": f, "credit": images[f]["credit"], "license": images[f]["license"]}
                        for f in recipe["sources"]]
             file = recipe["name"] + ".safetensors"
@@ -156,7 +157,8 @@ def pack_files(folder: str, model=None, photo: str = SAMPLE_PHOTO) -> dict[str, 
         name = rel[: -len(".safetensors")]
         old = known.get(rel, {})
         source = read_safetensors(path)[1].get("source", "")
-        first_vector = StyleVector(style.tensor[:1], style.model_fingerprint, style.model_name, style.name)
+        first_vector = StyleVector(style.tensor[:1], style.model_fingerprint, style.model_name, style.name,
+                                   None if style.statistics is None else style.statistics[:1])
         picture = to_pil(generate(model, features, first_vector, 1.0, False, 0))
         picture.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
         buffer = io.BytesIO()

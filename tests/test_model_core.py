@@ -24,11 +24,12 @@ from stylefusion.models import (
     fuse_images,
     generate,
     mix_styles,
+    refine_style,
     transfer,
 )
 from stylefusion.networks.config import FORMAT_VERSION
 
-from conftest import make_image
+from conftest import make_image, trained_like
 
 
 @pytest.mark.parametrize("size", [(64, 64), (65, 97), (200, 70), (70, 200), (81, 81)])
@@ -169,6 +170,113 @@ def test_mix_styles_lerp_and_slerp(tiny_model):
         mix_styles([a, b], [0, 0])
     with pytest.raises(InputError, match="mode"):
         mix_styles([a, b], [1, 1], "cubic")
+
+
+# -- image statistics and style refinement -----------------------------------------------------------
+@pytest.fixture
+def vgg_model() -> StyleFusionModel:
+    torch.manual_seed(0)
+    return trained_like(StyleFusionModel(TINY_CONFIG.replace(name="tiny-vgg", style_features="vgg16", style_hidden=16)))
+
+
+def test_encode_style_keeps_the_statistics_of_a_vgg16_encoder_only(vgg_model, tiny_model):
+    paintings = make_image(2, 72, 64, seed=4)
+    per_image = encode_style(vgg_model, paintings)
+    enc = vgg_model.style_encoder
+    with torch.no_grad():
+        assert torch.equal(per_image.statistics, enc.describe(paintings))
+        assert torch.equal(per_image.tensor, enc(paintings))  # one VGG pass, the same vectors as before
+    average = encode_style(vgg_model, paintings, reduce="average")
+    assert torch.allclose(average.statistics, per_image.statistics.mean(dim=0, keepdim=True))
+    mask = torch.zeros(72, 64)
+    mask[:, :32] = 1
+    masked = encode_style(vgg_model, paintings, mask=mask)
+    with torch.no_grad():
+        assert torch.equal(masked.statistics, enc.describe(paintings, mask[None, None].expand(2, 1, 72, 64)))
+    assert encode_style(tiny_model, paintings).statistics is None
+
+
+def test_mix_styles_mixes_statistics_linearly_when_every_style_has_them(vgg_model):
+    a = encode_style(vgg_model, make_image(1, 64, 64, seed=1))
+    b = encode_style(vgg_model, make_image(2, 64, 64, seed=2))
+    for mode in ("lerp", "slerp"):
+        mixed = mix_styles([a, b], [1, 3], mode)
+        assert mixed.statistics.shape == b.statistics.shape
+        assert torch.allclose(mixed.statistics, (a.statistics + 3 * b.statistics) / 4, atol=1e-6)
+    assert mix_styles([a, replace(b, statistics=None)], [1, 1]).statistics is None
+
+
+def test_style_files_keep_statistics_and_old_files_load_without_them(vgg_model, tmp_path):
+    from stylefusion.storage.style_file import STYLE_KEY, load_style, save_style
+    from stylefusion.storage.weights import read_safetensors, write_safetensors
+
+    style = encode_style(vgg_model, make_image(2, 64, 64, seed=3))
+    path = save_style(style, tmp_path / "s")
+    loaded = load_style(path, vgg_model)
+    assert torch.equal(loaded.tensor, style.tensor) and torch.equal(loaded.statistics, style.statistics)
+    # A file written before statistics existed: the vectors only.
+    tensors, meta = read_safetensors(path)
+    write_safetensors(str(tmp_path / "old.safetensors"), {STYLE_KEY: tensors[STYLE_KEY]}, meta)
+    old = load_style(tmp_path / "old.safetensors", vgg_model)
+    assert old.statistics is None and torch.equal(old.tensor, style.tensor)
+    assert load_style(save_style(replace(style, statistics=None), tmp_path / "none")).statistics is None
+
+
+def test_refine_style_lowers_the_fit_loss_and_leaves_the_model_untouched(vgg_model):
+    from stylefusion.models.api import _fit_picture
+    from stylefusion.networks.refine import StyleFit
+
+    photo = make_image(2, 72, 96, seed=1)
+    features = extract_features(vgg_model, photo)
+    style = encode_style(vgg_model, make_image(1, 80, 64, seed=2), name="painting")
+    weights = {k: v.clone() for k, v in vgg_model.state_dict().items()}
+    flags = {k: p.requires_grad for k, p in vgg_model.named_parameters()}
+    refined = refine_style(vgg_model, features, style, 8, size=64, seed=3)
+    assert refined.tensor.shape == (2, TINY_CONFIG.style_dim)  # one vector per picture
+    assert refined.name == "painting (refined)" and refined.model_fingerprint == style.model_fingerprint
+    assert torch.equal(refined.statistics, style.statistics.expand(2, -1))
+    fit = StyleFit(vgg_model, _fit_picture(photo, 64), refined.statistics, 0.1, 3)
+    with torch.no_grad():
+        assert (fit.loss(refined.tensor) < fit.loss(style.tensor.expand(2, -1))).all()
+    assert all(torch.equal(weights[k], v) for k, v in vgg_model.state_dict().items())
+    assert all(p.grad is None and p.requires_grad == flags[k] for k, p in vgg_model.named_parameters())
+    assert refine_style(vgg_model, features, style, 0) is style
+    # Rendering: 0 steps is the picture as before; some steps change it.
+    before = generate(vgg_model, features, style, 0.8, seed=1)
+    assert torch.equal(generate(vgg_model, features, style, 0.8, seed=1, refine_steps=0), before)
+    assert not torch.allclose(generate(vgg_model, features, style, 0.8, seed=1, refine_steps=1), before)
+
+
+def test_refinement_runs_inside_inference_mode_and_in_half_precision(vgg_model):
+    photo, painting = make_image(1, 64, 72), make_image(1, 64, 64, seed=5)
+    with torch.inference_mode():  # as ComfyUI runs nodes; the model is loaded inside it too
+        model = StyleFusionModel(vgg_model.config)
+        model.load_state_dict(vgg_model.state_dict())
+        out = transfer(model, photo, painting, 0.7, seed=1, refine_steps=2)
+    assert out.shape == (1, 3, 64, 72) and torch.isfinite(out).all()
+    half = vgg_model.to(dtype=torch.bfloat16)
+    out = generate(half, extract_features(half, photo), encode_style(half, painting), refine_steps=2)
+    assert out.dtype == torch.float32 and torch.isfinite(out).all()
+
+
+def test_refinement_errors_name_the_input_and_what_to_do(vgg_model, tiny_model):
+    features = extract_features(tiny_model, make_image(1, 64, 64))
+    style = encode_style(tiny_model, make_image(1, 64, 64, seed=1))
+    with pytest.raises(InputError, match=r"^refine_steps: model tiny \[\w+\] has no VGG16 style encoder .*set "
+                                         "refine_steps to 0 or load a model with style_features 'vgg16'"):
+        generate(tiny_model, features, style, refine_steps=5)
+    assert torch.equal(generate(tiny_model, features, style, refine_steps=0), generate(tiny_model, features, style))
+    vgg_features = extract_features(vgg_model, make_image(1, 64, 64))
+    bare = replace(encode_style(vgg_model, make_image(1, 64, 64, seed=1)), statistics=None)
+    with pytest.raises(InputError, match="^style: has no image statistics to refine against .*encode it again with "
+                                         "Encode Style, or set refine_steps to 0"):
+        refine_style(vgg_model, vgg_features, bare, 5)
+    with pytest.raises(InputError, match="^style_b: has no image statistics"):
+        generate(vgg_model, vgg_features, encode_style(vgg_model, make_image(1, 64, 64)), style_b=bare,
+                 mask=torch.ones(64, 64), refine_steps=1)
+    for steps in (-1, 1001, 2.5, True, "40", None):
+        with pytest.raises(InputError, match="^refine_steps: "):
+            generate(vgg_model, vgg_features, bare, refine_steps=steps)
 
 
 # -- save / load -------------------------------------------------------------------------------------

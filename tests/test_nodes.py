@@ -18,7 +18,7 @@ from stylefusion.nodes import NODE_CLASS_MAPPINGS, comfyui
 from stylefusion.nodes.convert import image_from_api, image_to_api
 from stylefusion.nodes.styles import NO_STYLE
 
-from conftest import make_image
+from conftest import make_image, trained_like
 
 
 def run(node_id: str, **inputs):
@@ -275,6 +275,37 @@ def test_generate_with_region_styles_and_a_mask_of_another_size(model):
     assert right > 0.01 and left < right / 10
     with pytest.raises(InputError, match="mask"):
         run("StyleFusionGenerate", style_b=b, **common)
+
+
+@pytest.fixture
+def vgg_model(isolated_models_dir):
+    torch.manual_seed(0)
+    config = TINY_CONFIG.replace(name="tiny-vgg", style_features="vgg16", style_hidden=16)
+    trained_like(StyleFusionModel(config)).save_pretrained(isolated_models_dir / "stylefusion" / "tiny-vgg")
+    return run("StyleFusionModelLoader", model="tiny-vgg", device="cpu", precision="fp32")[0]
+
+
+def test_refine_steps_refit_the_style_to_each_picture_and_zero_renders_as_before(vgg_model):
+    features = run("StyleFusionExtractFeatures", model=vgg_model, image=comfy_image(2, 64, 72))[0]
+    painting = comfy_image(1, 80, 80, seed=3)
+    style = run("StyleFusionEncodeStyle", model=vgg_model, image=painting, reduce="per_image")[0]
+    common = dict(model=vgg_model, features=features, style=style, strength=0.8, preserve_color=False, seed=2)
+    plain = run("StyleFusionGenerate", **common)[0]
+    assert torch.equal(run("StyleFusionGenerate", refine_steps=0, **common)[0], plain)
+    refined = run("StyleFusionGenerate", refine_steps=2, **common)[0]
+    assert refined.shape == plain.shape and (refined - plain).abs().mean() > 1e-4
+    settings = dict(model=vgg_model, content=comfy_image(1, 64, 72), style=painting, strength=1.0,
+                    preserve_color=False, seed=2)
+    plain = run("StyleFusionStyleTransfer", **settings)[0]
+    assert torch.equal(run("StyleFusionStyleTransfer", refine_steps=0, **settings)[0], plain)
+    assert (run("StyleFusionStyleTransfer", refine_steps=2, **settings)[0] - plain).abs().mean() > 1e-4
+
+
+def test_refine_steps_with_a_model_without_vgg16_statistics_say_what_to_do(model):
+    features = run("StyleFusionExtractFeatures", model=model, image=comfy_image())[0]
+    with pytest.raises(InputError, match="^refine_steps: model tiny .*set refine_steps to 0"):
+        run("StyleFusionGenerate", model=model, features=features, style=style_of(model), strength=1.0,
+            preserve_color=False, seed=0, refine_steps=3)
 
 
 def test_preserve_color_keeps_the_content_colours(model):

@@ -139,5 +139,26 @@ def test_cli_styles_list_build_and_transfer_with_a_preset(tiny_with_presets, tmp
     assert "--preset" in capsys.readouterr().err
 
 
+def test_presets_of_a_vgg16_model_keep_their_statistics_for_refine_steps(tmp_path, capsys):
+    torch.manual_seed(0)
+    config = TINY_CONFIG.replace(name="tiny-vgg", style_features="vgg16", style_hidden=16)
+    model = trained_like(StyleFusionModel(config))
+    folder = model.save_pretrained(tmp_path / "tiny-vgg")
+    build_presets(model, model_styles_folder(folder))
+    model = StyleFusionModel.from_pretrained(folder)
+    mixed, single = load_preset(model, "van_gogh"), load_preset(model, "cafe_terrace")  # a mix of works, one work
+    width = model.style_encoder.to_vector[0].in_features
+    assert mixed.statistics.shape == single.statistics.shape == (1, width)
+    assert not torch.allclose(mixed.statistics, single.statistics)
+    photo, painting = tmp_path / "photo.png", tmp_path / "painting.png"
+    Image.new("RGB", (96, 72), (200, 120, 40)).save(photo)
+    Image.new("RGB", (64, 64), (20, 60, 140)).save(painting)
+    result = tmp_path / "out.png"
+    for style in (["--preset", "van_gogh"], [str(painting)]):
+        assert main(["transfer", str(photo), *style, "-o", str(result), "--model", folder, "--refine-steps", "2"]) == 0
+        assert Image.open(result).size == (96, 72)
+        assert json.loads(Image.open(result).text["stylefusion"])["refine_steps"] == 2
+
+
 def test_recipes_path_is_the_shipped_manifest():
     assert os.path.samefile(RECIPES, os.path.join(ROOT, "presets", "manifest.json"))

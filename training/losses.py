@@ -37,7 +37,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..networks.layers import channel_stats
+from ..networks.layers import channel_stats, relative_error
 
 
 def d_loss(real_logits: list[torch.Tensor], fake_logits: list[torch.Tensor]) -> torch.Tensor:
@@ -67,12 +67,6 @@ def _normalized(f: torch.Tensor) -> torch.Tensor:
 def content_loss(out_feats, content_feats, layers) -> torch.Tensor:
     """Instance-normalised Φ features must match: structure kept, colour and contrast free to change."""
     return sum(F.mse_loss(_normalized(out_feats[i]), _normalized(content_feats[i])) for i in layers) / len(layers)
-
-
-def relative_error(diff: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Per-sample ‖diff‖² / ‖target‖² → [B]: an error the same size whatever the scale of the target."""
-    dims = tuple(range(1, diff.dim()))
-    return diff.square().sum(dims) / target.square().sum(dims).clamp_min(1e-12)
 
 
 def style_stats_loss(out_feats, style_feats, layers, relative: bool = False) -> torch.Tensor:
