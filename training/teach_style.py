@@ -157,7 +157,8 @@ def teach(model: StyleFusionModel, content: ImageFolder, style: ImageFolder, tar
     photo_stats, _ = _views_of(encoder, content, anchors, max(1, settings.views // 4), settings.seed + 1)
     with torch.no_grad():
         photo_vectors = encoder.from_statistics(photo_stats).float()
-    validation = torch.tensor([is_held_out(names[i], 0.1) for i in owners])
+    # Its own split (another hash than the training holdout's, which already removed its share).
+    validation = torch.tensor([is_held_out(f"{names[i]}.validation", 0.1) for i in owners])
     start = {k: v.clone() for k, v in encoder.to_vector.state_dict().items()}
 
     def run(rows: torch.Tensor) -> dict:
