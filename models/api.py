@@ -312,13 +312,15 @@ def generate(
     tile_overlap: int = DEFAULT_TILE_OVERLAP,
     progress: Progress | None = None,
     refine_steps: int = 0,
+    refine_image: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """G: render ``features`` in ``style`` → image [B,3,H,W] float32 in 0..1 (the features' source size).
 
     ``style_b`` + ``mask``: style b where the mask is white, ``style`` elsewhere. ``tile_size`` > 0
     renders in overlapping tiles (memory bounded by the tile). Noise is shared by every image of the
     batch, so frames of a video get the same texture. ``refine_steps`` > 0 first fits ``style`` (and
-    ``style_b``) to each picture (``refine_style``, with this seed).
+    ``style_b``) to each picture (``refine_style``, with this seed), or to ``refine_image`` [1|B,3,H,W]
+    when given (the nodes pass a batch's first frame, so every frame gets the same fitted vector).
     """
     check_same_model(model, features, "features", ContentFeatures)
     check_same_model(model, style, "style", StyleVector)
@@ -326,10 +328,11 @@ def generate(
     if (style_b is None) != (mask is None):
         raise InputError("style_b: a second style needs a mask saying where it goes (and a mask needs style_b)")
     if check_refine_steps(refine_steps):
-        style = _refine(model, features.image, style, refine_steps, seed=seed)
+        on = features.image if refine_image is None else check_image(refine_image, "refine_image")
+        style = _refine(model, on, style, refine_steps, seed=seed)
         if style_b is not None:
             check_same_model(model, style_b, "style_b", StyleVector)
-            style_b = _refine(model, features.image, style_b, refine_steps, seed=seed, name="style_b")
+            style_b = _refine(model, on, style_b, refine_steps, seed=seed, name="style_b")
     return _generate(model, features.tensor, features.image, features.source_style, style, strength,
                      preserve_color, seed, style_b, mask, tile_size, tile_overlap, progress)
 
@@ -366,16 +369,18 @@ def transfer(
     tile_overlap: int = DEFAULT_TILE_OVERLAP,
     progress: Progress | None = None,
     refine_steps: int = 0,
+    refine_image: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """One-shot style transfer: ``content`` [B,3,H,W] in the style of ``style`` [1|B,3,h,w]; ``refine_steps``
-    as in ``generate``."""
+    and ``refine_image`` as in ``generate``."""
     check_model(model)
     content = check_image(content, "content")
     strength = check_unit(strength, "strength")
     refine_steps = check_refine_steps(refine_steps)
     style_vec = encode_style(model, check_image(style, "style"))
     if refine_steps:
-        style_vec = _refine(model, content, style_vec, refine_steps, seed=seed)
+        on = content if refine_image is None else check_image(refine_image, "refine_image")
+        style_vec = _refine(model, on, style_vec, refine_steps, seed=seed)
     with torch.no_grad():
         if strength == 1.0:
             # At full strength the content's own style drops out (s + (t − s)·1 = t): skip E_s on it.

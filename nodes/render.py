@@ -39,6 +39,13 @@ def refine_steps_spec():
             "vgg16 style encoder."})
 
 
+def _refine_on(images, style, style_b=None):
+    """The picture a shared style is refined on: the batch's first frame, so every frame of a video gets the
+    same fitted vector (None: each frame has its own style and is refined on itself)."""
+    shared = style.batch_size == 1 and (style_b is None or style_b.batch_size == 1)
+    return images[:1] if shared else None
+
+
 def tile_specs():
     return {
         "tile_size": ("INT", {"default": 0, "min": 0, "max": 8192, "step": 64, "tooltip":
@@ -90,7 +97,7 @@ class StyleFusionGenerate(Node):
         return (render_frames(model, batch, lambda i, tiles: generate(
             model, features_frame(features, i), style_frame(style, i), strength, preserve_color, seed,
             style_frame(style_b, i), frame(mask, i), tile_size=tile_size, tile_overlap=tile_overlap,
-            progress=tiles, refine_steps=refine_steps)),)
+            progress=tiles, refine_steps=refine_steps, refine_image=_refine_on(features.image, style, style_b))),)
 
 
 class StyleFusionStyleTransfer(Node):
@@ -124,7 +131,8 @@ class StyleFusionStyleTransfer(Node):
         check_batch(style.shape[0], content.shape[0], "style", "images")
         return (render_frames(model, content.shape[0], lambda i, tiles: transfer(
             model, content[i:i + 1], frame(style, i), strength, preserve_color, seed, tile_size=tile_size,
-            tile_overlap=tile_overlap, progress=tiles, refine_steps=refine_steps)),)
+            tile_overlap=tile_overlap, progress=tiles, refine_steps=refine_steps,
+            refine_image=content[:1] if style.shape[0] == 1 else None)),)
 
 
 class StyleFusionImageFusion(Node):

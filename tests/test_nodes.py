@@ -301,6 +301,26 @@ def test_refine_steps_refit_the_style_to_each_picture_and_zero_renders_as_before
     assert (run("StyleFusionStyleTransfer", refine_steps=2, **settings)[0] - plain).abs().mean() > 1e-4
 
 
+def test_a_shared_style_is_refined_on_the_first_frame_so_every_frame_gets_the_same_vector(vgg_model):
+    from stylefusion.models import extract_features, generate
+
+    frames = comfy_image(2, 64, 72, seed=5)
+    painting = comfy_image(1, 80, 80, seed=3)
+    style = run("StyleFusionEncodeStyle", model=vgg_model, image=painting, reduce="per_image")[0]
+    features = run("StyleFusionExtractFeatures", model=vgg_model, image=frames)[0]
+    out = run("StyleFusionGenerate", model=vgg_model, features=features, style=style, strength=1.0,
+              preserve_color=False, seed=2, refine_steps=2)[0]
+    first, second = (f.permute(2, 0, 1)[None] for f in frames)
+    alone = generate(vgg_model, extract_features(vgg_model, second), style, 1.0, seed=2, refine_steps=2,
+                     refine_image=first)
+    assert torch.allclose(out[1], alone[0].permute(1, 2, 0), atol=1e-5)
+    own = generate(vgg_model, extract_features(vgg_model, second), style, 1.0, seed=2, refine_steps=2)
+    assert not torch.allclose(out[1], own[0].permute(1, 2, 0), atol=1e-5)  # not refitted on frame 2 itself
+    shot = run("StyleFusionStyleTransfer", model=vgg_model, content=frames, style=painting, strength=1.0,
+               preserve_color=False, seed=2, refine_steps=2)[0]
+    assert torch.allclose(shot[1], out[1], atol=1e-4)
+
+
 def test_refine_steps_with_a_model_without_vgg16_statistics_say_what_to_do(model):
     features = run("StyleFusionExtractFeatures", model=model, image=comfy_image())[0]
     with pytest.raises(InputError, match="^refine_steps: model tiny .*set refine_steps to 0"):
