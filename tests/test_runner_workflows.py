@@ -21,6 +21,7 @@ from PIL import Image, ImageSequence
 
 from stylefusion import nodes as pack_nodes
 from stylefusion.cli import main
+from stylefusion.models import StyleFusionModel
 from stylefusion.storage import paths
 from stylefusion.runner import errors
 from stylefusion.runner.executor import run_workflow
@@ -119,10 +120,28 @@ def check_outputs(result, inputs: dict[str, str]) -> None:
                 assert (out - resized).abs().mean() > 0.02, f"node {node_id}: output looks like an input picture"
 
 
+def _refines(workflow_path: str) -> set[str]:
+    """The render node types of the workflow that refine their style (refine_steps, the last widget, > 0)."""
+    with open(workflow_path, encoding="utf-8") as fh:
+        nodes = json.load(fh)["nodes"]
+    return {n["type"] for n in nodes
+            if n["type"] in ("StyleFusionStyleTransfer", "StyleFusionGenerate") and n["widgets_values"][-1]}
+
+
 @pytest.mark.parametrize("workflow", WORKFLOWS, ids=os.path.basename)
-def test_shipped_workflow_runs_headlessly(workflow, tmp_path, tiny_installed):
+def test_shipped_workflow_runs_headlessly(workflow, tmp_path, tiny_installed, isolated_models_dir):
+    if _refines(workflow):  # refinement needs a VGG16 style encoder: "tiny" gets one
+        from stylefusion.networks.config import TINY_CONFIG
+
+        from conftest import trained_like
+
+        torch.manual_seed(0)
+        vgg = trained_like(StyleFusionModel(TINY_CONFIG.replace(name="tiny", style_features="vgg16", style_hidden=16)))
+        vgg.save_pretrained(isolated_models_dir / "stylefusion" / "tiny")
     inputs = small_inputs(workflow, tmp_path / "inputs")
-    result = run_workflow(workflow, inputs=inputs, settings=TINY, output_dir=str(tmp_path / "out"))
+    # Fewer refinement steps with the random tiny model (the bundled-model test below runs the workflow's own).
+    settings = TINY + [(kind, "refine_steps", 2) for kind in _refines(workflow)]
+    result = run_workflow(workflow, inputs=inputs, settings=settings, output_dir=str(tmp_path / "out"))
     check_outputs(result, inputs)
     # What ComfyUI needs to reopen the graph from the picture: the workflow as run, and its prompt.
     text = Image.open(result.files[-1]).text
