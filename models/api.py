@@ -268,7 +268,8 @@ def _refine(model, image, style, steps, size=128, lr=0.1, content_weight=0.1, se
         return style
     if not isinstance(model.style_encoder, VGGStyleEncoder):
         raise InputError(f"refine_steps: model {model.display_name} has no VGG16 style encoder to refine with; "
-                         "set refine_steps to 0 or load a model with style_features 'vgg16'")
+                         "set refine_steps to 0 or load a model with style_features 'vgg16' "
+                         "(the bundled stylefusion-v2 has one)")
     if style.statistics is None:
         raise InputError(f"{name}: has no image statistics to refine against (made by an older version or loaded "
                          "from an old style file); encode it again with Encode Style, or set refine_steps to 0")
