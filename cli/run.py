@@ -141,7 +141,7 @@ def _transfer_args(p: argparse.ArgumentParser) -> None:
                    help="pixels neighbouring tiles share and cross-fade (default 64; only with --tile-size)")
     p.add_argument("--refine-steps", type=int, default=0, metavar="N",
                    help="fit the style vector to the picture first, for more of the painting's colours and contrast: "
-                        "about 0.2 s per step on a 2-core CPU, 40 is a good value; needs a model with a vgg16 "
+                        "about 0.5 s per step on a 2-core CPU, 40 is a good value; needs a model with a vgg16 "
                         "style encoder (default 0 = off)")
     _common_model_args(p)
 

@@ -8,7 +8,8 @@ the painting's channel means and stds at tap t, decoded from what E_s read of it
 (``StyleVector.statistics``), relerr(a, b) = ‖a − b‖² / ‖b‖² (``layers.relative_error``) and λ the
 content weight. Adam starts from E_s's own vector. E_s maps the statistics to a vector G renders, but G
 draws less of the painting's colours and contrast than the statistics hold; the fit closes that gap
-for the picture at hand (measured: the independent judge's style similarity went from 0.65 to 0.86).
+for the picture at hand (measured with stylefusion-v2 on 180 never-seen pairs at strength 1, 40 steps: the
+independent judge's style similarity 0.679 → 0.765, top-1 0.69 → 0.87).
 
 The networks run their plain (unfused) formulas in float32 on float32 copies of their weights: the
 model is never changed and never accumulates gradients, a half-precision model is fitted in float32,

@@ -34,9 +34,9 @@ import torch.nn.functional as F
 from ..networks.model import StyleFusionModel
 from ..storage.weights import read_safetensors, write_safetensors
 from .checkpoint import save_checkpoint
-from .dataset import ImageFolder, is_held_out, random_resized_crop, spread, step_generator
+from .dataset import ImageFolder, is_held_out, spread, step_generator
 from .probe import Candidate, _square, fit_through_model, load_network
-from .warm_start import fit_encoder
+from .warm_start import crop_views, fit_encoder, regression_error
 
 TARGETS = "targets.safetensors"
 #: The fit's loss: the probe's VGG16 mean/std at relu1_1…relu4_1, content at relu4_1 (light).
@@ -132,13 +132,8 @@ def fitted_targets(model: StyleFusionModel, content: ImageFolder, style: ImageFo
 @torch.no_grad()
 def _views_of(encoder, folder: ImageFolder, indices: list[int], views: int, seed: int) -> tuple[torch.Tensor, list[int]]:
     """Statistics E_s reads of ``views`` random crops of each image → ([N·views, K], owner index per row)."""
-    gen = step_generator(seed, -2, 0)
     stats, owners = [], []
-    for i in indices:
-        img = folder.image(i)
-        if img is None:
-            continue
-        crops = torch.stack([random_resized_crop(img, encoder.image_size, (0.25, 1.0), gen) for _ in range(views)])
+    for i, crops in crop_views(folder, indices, views, encoder.image_size, step_generator(seed, -2, 0)):
         stats.append(encoder.describe(crops))
         owners += [i] * views
     return torch.cat(stats), owners
@@ -170,9 +165,8 @@ def teach(model: StyleFusionModel, content: ImageFolder, style: ImageFolder, tar
     with torch.enable_grad():
         held = run(~validation)
         with torch.no_grad():
-            spread_ = paint_vectors.var(0, correction=0).sum().clamp_min(1e-12)
-            error = lambda rows: float(F.mse_loss(encoder.from_statistics(paint_stats[rows]).float(),  # noqa: E731
-                                                  paint_vectors[rows], reduction="none").sum(1).mean() / spread_)
+            variance = paint_vectors.var(0, correction=0).sum()
+            error = lambda rows: float(regression_error(encoder, paint_stats[rows], paint_vectors[rows], variance))  # noqa: E731
             report = {"paintings": len(taught), "views": len(owners), "anchor_views": len(photo_stats),
                       "validation_paintings": len({o for o, v in zip(owners, validation) if v}),
                       "error_fitted_paintings": round(error(~validation), 4),

@@ -25,16 +25,19 @@ def copy_fitting(target: torch.nn.Module, source: torch.nn.Module) -> list[str]:
     return sorted(fitting)
 
 
+def crop_views(folder: ImageFolder, indices, views: int, crop: int, gen: torch.Generator):
+    """(index, [views,3,crop,crop] random crops) of each readable image of ``folder`` at ``indices``."""
+    for index in indices:
+        img = folder.image(index)
+        if img is not None:
+            yield index, torch.stack([random_resized_crop(img, crop, (0.25, 1.0), gen) for _ in range(views)])
+
+
 @torch.no_grad()
 def _views(source_encoder, target_encoder, paintings: ImageFolder, views: int, crop: int, seed: int):
     """(statistics the new E_s reads, vector the old E_s gives) of ``views`` random crops per painting."""
-    gen = step_generator(seed, -1, 0)
     stats, vectors = [], []
-    for index in range(len(paintings)):
-        img = paintings.image(index)
-        if img is None:
-            continue
-        batch = torch.stack([random_resized_crop(img, crop, (0.25, 1.0), gen) for _ in range(views)])
+    for _, batch in crop_views(paintings, range(len(paintings)), views, crop, step_generator(seed, -1, 0)):
         vectors.append(source_encoder(batch).float())
         stats.append(target_encoder.describe(batch))
     return torch.cat(stats), torch.cat(vectors)
@@ -48,16 +51,23 @@ def distil_style_encoder(target_encoder, source_encoder, paintings: ImageFolder,
     return fit_encoder(target_encoder, stats, vectors, steps, seed)
 
 
+def regression_error(encoder, stats: torch.Tensor, vectors: torch.Tensor, spread: torch.Tensor) -> torch.Tensor:
+    """Mean squared distance of ``from_statistics(stats)`` to ``vectors``, relative to ``spread`` (the
+    vectors' total variance: 1.0 = no better than their mean)."""
+    return F.mse_loss(encoder.from_statistics(stats).float(), vectors, reduction="none").sum(1).mean() \
+        / spread.clamp_min(1e-12)
+
+
 def fit_encoder(encoder, stats: torch.Tensor, vectors: torch.Tensor, steps: int = 2000, seed: int = 0) -> dict[str, float]:
     """Adam on ``encoder``'s trainable parameters so that ``from_statistics(stats)`` [N,K] gives
     ``vectors`` [N,D]; the squared error relative to the vectors' spread, before and after."""
     params = [p for p in encoder.parameters() if p.requires_grad]
     optimiser = torch.optim.Adam(params, lr=1e-3)
-    spread = vectors.var(0, correction=0).sum().clamp_min(1e-12)
+    spread = vectors.var(0, correction=0).sum()
     gen = torch.Generator().manual_seed(seed)
 
     def error(batch_stats, batch_vectors):
-        return F.mse_loss(encoder.from_statistics(batch_stats).float(), batch_vectors, reduction="none").sum(1).mean() / spread
+        return regression_error(encoder, batch_stats, batch_vectors, spread)
 
     with torch.no_grad():
         before = float(error(stats, vectors))
