@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from ..models.api import extract_features, fuse_images, generate, transfer
+from ..models.api import (AUTO_REFINE_STEPS, DEFAULT_REFINE_STEPS, DEFAULT_STRENGTH, extract_features, fuse_images,
+                          generate, resolve_refine_steps, transfer)
 from ..networks.errors import InputError
 from ..runner.executor import parse_setting, run_workflow
 from ..runner.images import nchw_to_nhwc, nhwc_to_nchw, read_gray, read_image, save_image
@@ -133,16 +134,18 @@ def _transfer_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default=None, metavar="NAME",
                    help="use a style preset instead of a picture (see `stylefusion styles list`)")
     p.add_argument("-o", "--output", required=True, help="output file (.png, .jpg, .webp); a batch gets _00001… suffixes")
-    p.add_argument("--strength", type=float, default=0.8,
-                   help="0 = the content unchanged, 1 = full style (default 0.8, as the Style Transfer node)")
+    p.add_argument("--strength", type=float, default=DEFAULT_STRENGTH,
+                   help=f"0 = the content unchanged, 1 = full style (default {DEFAULT_STRENGTH}, as the Style Transfer "
+                        "node)")
     p.add_argument("--preserve-color", action="store_true", help="keep the content's colours, take only texture")
     p.add_argument("--tile-size", type=int, default=0, help="render in tiles of this size to bound memory (0 = whole image)")
     p.add_argument("--tile-overlap", type=int, default=64,
                    help="pixels neighbouring tiles share and cross-fade (default 64; only with --tile-size)")
-    p.add_argument("--refine-steps", type=int, default=0, metavar="N",
+    p.add_argument("--refine-steps", type=int, default=AUTO_REFINE_STEPS, metavar="N",
                    help="fit the style vector to the picture first, for more of the painting's colours and contrast: "
-                        "about 0.5 s per step on a 2-core CPU, 40 is a good value; needs a model with a vgg16 "
-                        "style encoder (default 0 = off)")
+                        "about 0.5 s per step on a 2-core CPU; 0 = off; default -1 = the model's default, "
+                        f"{DEFAULT_REFINE_STEPS} on a model with a vgg16 style encoder (stylefusion-v2), none on "
+                        "others")
     _common_model_args(p)
 
 
@@ -153,23 +156,24 @@ def _transfer(args: argparse.Namespace) -> int:
     content = _read(args.content, "content")
     if args.preset is not None:
         model = _load_model(args)
+        preset = load_preset(model, args.preset)
+        steps = resolve_refine_steps(model, args.refine_steps, preset)
         features = extract_features(model, content, tile_size=tile_size)
-        image = generate(model, features, load_preset(model, args.preset), args.strength, args.preserve_color,
-                         args.seed, tile_size=tile_size, tile_overlap=args.tile_overlap,
-                         refine_steps=args.refine_steps)
+        image = generate(model, features, preset, args.strength, args.preserve_color, args.seed,
+                         tile_size=tile_size, tile_overlap=args.tile_overlap, refine_steps=steps)
     else:
         style = _read(args.style, "style")
         if style.shape[0] not in (1, content.shape[0]):
             style = style[:1]
         model = _load_model(args)
+        steps = resolve_refine_steps(model, args.refine_steps)  # a style it encodes has what refinement needs
         image = transfer(model, content, style, strength=args.strength, preserve_color=args.preserve_color,
-                         seed=args.seed, tile_size=tile_size, tile_overlap=args.tile_overlap,
-                         refine_steps=args.refine_steps)
+                         seed=args.seed, tile_size=tile_size, tile_overlap=args.tile_overlap, refine_steps=steps)
     _write(image, args.output, {"stylefusion": {
         "command": "transfer", "content": os.path.basename(args.content),
         "style": f"preset:{args.preset}" if args.preset else os.path.basename(args.style),
         "strength": args.strength, "preserve_color": args.preserve_color, "seed": args.seed,
-        "refine_steps": args.refine_steps, "model": model.display_name}})
+        "refine_steps": steps, "model": model.display_name}})
     return 0
 
 

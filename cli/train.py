@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..models.api import AUTO_REFINE_STEPS, DEFAULT_STRENGTH
 from ..networks.errors import InputError
 from ..storage.loading import load_model
 from ..training.config import TrainingConfig
@@ -60,9 +61,11 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--style", required=True, help="folder of style images (columns)")
     p.add_argument("--out", required=True, help="folder for contact_sheet.png, baseline_color_transfer.png, metrics.json")
     p.add_argument("--size", type=int, default=512, help="short side of the evaluation images")
-    p.add_argument("--strength", type=float, default=1.0)
-    p.add_argument("--refine-steps", type=int, default=0,
-                   help="render the model's pictures with this style refinement (see the nodes' refine_steps)")
+    p.add_argument("--strength", type=float, default=DEFAULT_STRENGTH,
+                   help=f"strength of the model's pictures (default {DEFAULT_STRENGTH}, as the nodes)")
+    p.add_argument("--refine-steps", type=int, default=AUTO_REFINE_STEPS,
+                   help="render the model's pictures with this style refinement (see the nodes' refine_steps; "
+                        "default -1: the model's default, as the nodes)")
     p.add_argument("--max-content", type=int, default=6, help="photos (with the judge: held-out photos)")
     p.add_argument("--max-style", type=int, default=6,
                    help="paintings (with the judge: never-seen paintings; as many seen ones are added)")

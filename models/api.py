@@ -5,13 +5,14 @@ masks are ``[H,W]``, ``[B,H,W]`` or ``[B,1,H,W]`` in 0..1. Results are float32 o
 
     features = extract_features(model, photo)            # E_c → ContentFeatures   (SF_FEATURES)
     style    = encode_style(model, painting)             # E_s → StyleVector       (SF_STYLE)
-    image    = generate(model, features, style, strength=0.8, seed=1)   # G
+    image    = generate(model, features, style, strength=0.85, seed=1)  # G
     image    = transfer(model, photo, painting)          # all three in one call
     refined  = refine_style(model, features, style, 40)  # s fitted to this picture (vgg16 models)
 
 ``strength`` moves the style vector from the content image's own style (0: G reconstructs the
 photo) to the target style (1). ``refine_steps`` (generate, transfer) first fits the style vector to
-the picture (``refine_style``). The same inputs and seed give the same output.
+the picture (``refine_style``); the nodes and the CLI default to DEFAULT_STRENGTH and to
+AUTO_REFINE_STEPS (the model's own number of steps). The same inputs and seed give the same output.
 """
 
 from __future__ import annotations
@@ -38,6 +39,13 @@ from ..networks.values import (ContentFeatures, StyleVector, all_finite, check_m
 MIN_SIZE = 64
 #: Most Adam steps ``refine_style`` takes.
 MAX_REFINE_STEPS = 1000
+#: ``refine_steps`` meaning "the model's own default": DEFAULT_REFINE_STEPS when the model can refine the
+#: style (its E_s is vgg16 and the style has image statistics), else 0. The nodes' and the CLI's default.
+AUTO_REFINE_STEPS = -1
+#: What AUTO_REFINE_STEPS runs on a model that can refine (judged best per second on never-seen paintings).
+DEFAULT_REFINE_STEPS = 40
+#: The nodes' and the CLI's default strength.
+DEFAULT_STRENGTH = 0.85
 
 
 # -- input checks ---------------------------------------------------------------------------------
@@ -125,12 +133,30 @@ def check_weights(weights, count: int, name: str = "weights") -> list[float]:
 
 
 def check_refine_steps(steps) -> int:
-    """Steps of style refinement: a whole number 0..MAX_REFINE_STEPS (0 = no refinement)."""
+    """Steps of style refinement: a whole number 0..MAX_REFINE_STEPS (0 = no refinement), or
+    AUTO_REFINE_STEPS (-1, the model's default)."""
     whole = isinstance(steps, int) or (isinstance(steps, float) and steps.is_integer())
-    if isinstance(steps, bool) or not whole or not 0 <= steps <= MAX_REFINE_STEPS:
+    if isinstance(steps, bool) or not whole or not AUTO_REFINE_STEPS <= steps <= MAX_REFINE_STEPS:
         raise InputError(f"refine_steps: {steps!r} is not a whole number from 0 to {MAX_REFINE_STEPS}; "
-                         "use 0 (no refinement) or e.g. 40")
+                         f"use 0 (no refinement), e.g. {DEFAULT_REFINE_STEPS}, or -1 (the model's default)")
     return int(steps)
+
+
+def can_refine(model: StyleFusionModel, *styles: StyleVector | None) -> bool:
+    """Whether ``model`` can refine ``styles`` (None entries are ignored): its E_s is vgg16 and every style
+    has image statistics."""
+    return isinstance(model.style_encoder, VGGStyleEncoder) and all(
+        s is None or s.statistics is not None for s in styles)
+
+
+def resolve_refine_steps(model: StyleFusionModel, steps, *styles: StyleVector | None) -> int:
+    """``steps`` checked, with AUTO_REFINE_STEPS resolved for ``model`` and ``styles``: DEFAULT_REFINE_STEPS
+    when it can refine them, else 0 (so a model without a vgg16 E_s, or an old style file, renders exactly
+    as it did before refinement existed)."""
+    steps = check_refine_steps(steps)
+    if steps == AUTO_REFINE_STEPS:
+        return DEFAULT_REFINE_STEPS if can_refine(model, *styles) else 0
+    return steps
 
 
 def _broadcast(batch: int, tensor: torch.Tensor, name: str) -> torch.Tensor:
@@ -239,31 +265,42 @@ def mix_styles(styles: Sequence[StyleVector], weights: Sequence[float], mode: st
 
 def refine_style(
     model: StyleFusionModel,
-    features: ContentFeatures,
+    features: ContentFeatures | torch.Tensor,
     style: StyleVector,
     steps: int,
     size: int = 128,
     lr: float = 0.1,
     content_weight: float = 0.1,
     seed: int = 0,
+    name: str = "style",
+    palette_weight: float = 1.0,
 ) -> StyleVector:
-    """``style`` fitted to the pictures of ``features``: one vector per picture [B,D] (the style broadcast
-    to the batch as ``generate`` does), fitted by ``steps`` Adam steps so that G's rendering of the
-    picture — at ``size`` px on its short side — has the VGG16 channel statistics E_s read of the painting
-    (``networks/refine.py``). The result renders more of the painting's colours and contrast; it keeps
-    the style's model and statistics, and its name gets " (refined)". Needs a model whose E_s is vgg16
-    and a style it encoded (with statistics); ``steps`` 0 returns ``style`` unchanged. The model's weights
-    are not touched. The cost per step and picture is fixed by ``size``, not by the picture's size (at 128:
-    G and VGG16 to relu4_1, forward and backward, on about 128×224 px).
+    """``style`` fitted to the pictures of ``features`` (ContentFeatures, or the image batch [B,3,H,W]
+    itself: only the pictures are used): one vector per picture [B,D] (the style broadcast to the batch
+    as ``generate`` does), fitted by ``steps`` Adam steps so that G's rendering of the picture — at
+    ``size`` px on its short side — has the VGG16 channel statistics and the palette E_s read of the
+    painting (``networks/refine.py``). The result renders more of the painting's colours and contrast;
+    it keeps the style's model and statistics, and its name gets " (refined)". Needs a model whose E_s
+    is vgg16 and a style it encoded (with statistics); ``name`` is the style's input name in errors.
+    ``steps`` 0 returns ``style`` unchanged; AUTO_REFINE_STEPS (-1) fits DEFAULT_REFINE_STEPS where the
+    model can refine and returns ``style`` otherwise. The model's weights are not touched. The cost per
+    step and picture is fixed by ``size``, not by the picture's size (at 128: G and VGG16 to relu4_1,
+    forward and backward, on about 128×224 px).
     """
-    check_same_model(model, features, "features", ContentFeatures)
-    check_same_model(model, style, "style", StyleVector)
-    return _refine(model, features.image, style, steps, size, lr, content_weight, seed)
+    if torch.is_tensor(features):
+        check_model(model)
+        image = check_image(features, "image")
+    else:
+        check_same_model(model, features, "features", ContentFeatures)
+        image = features.image
+    check_same_model(model, style, name, StyleVector)
+    return _refine(model, image, style, steps, size, lr, content_weight, seed, name, palette_weight)
 
 
-def _refine(model, image, style, steps, size=128, lr=0.1, content_weight=0.1, seed=0, name="style") -> StyleVector:
+def _refine(model, image, style, steps, size=128, lr=0.1, content_weight=0.1, seed=0, name="style",
+            palette_weight=1.0) -> StyleVector:
     """``refine_style`` for a checked ``image`` [B,3,H,W] and a ``style`` of this model (input ``name``)."""
-    steps = check_refine_steps(steps)
+    steps = resolve_refine_steps(model, steps, style)
     if steps == 0:
         return style
     if not isinstance(model.style_encoder, VGGStyleEncoder):
@@ -281,11 +318,12 @@ def _refine(model, image, style, steps, size=128, lr=0.1, content_weight=0.1, se
         raise InputError(f"size: {size!r} is not a whole number of pixels from 32 to 2048; 128 is a good value")
     lr = check_unit(lr, "lr", 1e-6, 10.0)
     content_weight = check_unit(content_weight, "content_weight", 0.0, 100.0)
+    palette_weight = check_unit(palette_weight, "palette_weight", 0.0, 100.0)
     batch = image.shape[0]
     vectors = _broadcast(batch, style.tensor, name)
     statistics = _broadcast(batch, style.statistics, name)
     photo = _fit_picture(image.to(device=model.device, dtype=torch.float32), size)
-    fitted = StyleFit(model, photo, statistics, content_weight, seed).fit(vectors, steps, lr)
+    fitted = StyleFit(model, photo, statistics, content_weight, seed, palette_weight).fit(vectors, steps, lr)
     return replace(style, tensor=fitted.to(style.tensor.device), statistics=statistics.contiguous(),
                    name=f"{style.name} (refined)")
 
@@ -321,18 +359,21 @@ def generate(
     renders in overlapping tiles (memory bounded by the tile). Noise is shared by every image of the
     batch, so frames of a video get the same texture. ``refine_steps`` > 0 first fits ``style`` (and
     ``style_b``) to each picture (``refine_style``, with this seed), or to ``refine_image`` [1|B,3,H,W]
-    when given (the nodes pass a batch's first frame, so every frame gets the same fitted vector).
+    when given (the nodes pass a batch's first frame, so every frame gets the same fitted vector);
+    AUTO_REFINE_STEPS (-1, the nodes' default) = DEFAULT_REFINE_STEPS where the model can refine, else 0.
     """
     check_same_model(model, features, "features", ContentFeatures)
     check_same_model(model, style, "style", StyleVector)
     strength = check_unit(strength, "strength")
     if (style_b is None) != (mask is None):
         raise InputError("style_b: a second style needs a mask saying where it goes (and a mask needs style_b)")
-    if check_refine_steps(refine_steps):
+    if style_b is not None:
+        check_same_model(model, style_b, "style_b", StyleVector)
+    refine_steps = resolve_refine_steps(model, refine_steps, style, style_b)
+    if refine_steps:
         on = features.image if refine_image is None else check_image(refine_image, "refine_image")
         style = _refine(model, on, style, refine_steps, seed=seed)
         if style_b is not None:
-            check_same_model(model, style_b, "style_b", StyleVector)
             style_b = _refine(model, on, style_b, refine_steps, seed=seed, name="style_b")
     return _generate(model, features.tensor, features.image, features.source_style, style, strength,
                      preserve_color, seed, style_b, mask, tile_size, tile_overlap, progress)
@@ -362,7 +403,7 @@ def _generate(model, code, image, source_style, style, strength, preserve_color,
 def transfer(
     model: StyleFusionModel,
     content: torch.Tensor,
-    style: torch.Tensor,
+    style: torch.Tensor | StyleVector,
     strength: float = 1.0,
     preserve_color: bool = False,
     seed: int = 0,
@@ -372,13 +413,18 @@ def transfer(
     refine_steps: int = 0,
     refine_image: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """One-shot style transfer: ``content`` [B,3,H,W] in the style of ``style`` [1|B,3,h,w]; ``refine_steps``
-    and ``refine_image`` as in ``generate``."""
+    """One-shot style transfer: ``content`` [B,3,H,W] in the style of ``style``, a picture [1|B,3,h,w] or a
+    StyleVector of this model already encoded; ``refine_steps`` and ``refine_image`` as in ``generate``."""
     check_model(model)
     content = check_image(content, "content")
     strength = check_unit(strength, "strength")
     refine_steps = check_refine_steps(refine_steps)
-    style_vec = encode_style(model, check_image(style, "style"))
+    if isinstance(style, StyleVector):
+        check_same_model(model, style, "style", StyleVector)
+        style_vec = style
+    else:
+        style_vec = encode_style(model, check_image(style, "style"))
+    refine_steps = resolve_refine_steps(model, refine_steps, style_vec)
     if refine_steps:
         on = content if refine_image is None else check_image(refine_image, "refine_image")
         style_vec = _refine(model, on, style_vec, refine_steps, seed=seed)

@@ -6,8 +6,9 @@ so frames of a video stay consistent; ComfyUI's progress bar advances per frame 
 
 from __future__ import annotations
 
-from ..models import InputError, fuse_images, generate, transfer
-from ..models.api import DEFAULT_TILE_OVERLAP, MAX_REFINE_STEPS
+from ..models import InputError, encode_style, fuse_images, generate, refine_style, transfer
+from ..models.api import (AUTO_REFINE_STEPS, DEFAULT_REFINE_STEPS, DEFAULT_STRENGTH, DEFAULT_TILE_OVERLAP,
+                          MAX_REFINE_STEPS, resolve_refine_steps)
 from .convert import image_to_api, mask_to_api
 from .declare import Node, image_spec, model_spec, output, weight_spec
 from .frames import check_batch, features_frame, frame, render_frames, style_frame
@@ -16,7 +17,7 @@ MAX_SEED = 0xFFFF_FFFF_FFFF_FFFF
 
 
 def strength_spec():
-    return ("FLOAT", {"default": 0.8, "min": 0.0, "max": 1.0, "step": 0.01, "tooltip":
+    return ("FLOAT", {"default": DEFAULT_STRENGTH, "min": 0.0, "max": 1.0, "step": 0.01, "tooltip":
             "0 = keep the content image's own style, 1 = fully the target style."})
 
 
@@ -32,18 +33,26 @@ def seed_spec():
 
 
 def refine_steps_spec():
-    return ("INT", {"default": 0, "min": 0, "max": MAX_REFINE_STEPS, "step": 1, "tooltip":
-            "Fits the style vector to this picture before rendering, so the result takes more of the painting's "
-            "colours and contrast. 0 = off. Costs about 0.5 s per step on a 2-core CPU (a fixed cost per image: "
-            "the fit runs at 128 px whatever the picture's size); 40 is a good value. Needs a model with a "
-            "vgg16 style encoder."})
+    return ("INT", {"default": AUTO_REFINE_STEPS, "min": AUTO_REFINE_STEPS, "max": MAX_REFINE_STEPS, "step": 1,
+            "tooltip": "Fits the style vector to this picture before rendering, so the result takes more of the "
+            f"painting's colours and contrast. -1 = the model's default: {DEFAULT_REFINE_STEPS} steps on a model "
+            "with a vgg16 style encoder (stylefusion-v2), none on others (stylefusion-base). 0 = off. Costs about "
+            "0.5 s per step on a 2-core CPU, a fixed cost per image (the fit runs at 128 px whatever the picture's "
+            "size)."})
 
 
-def _refine_on(images, style, style_b=None):
-    """The picture a shared style is refined on: the batch's first frame, so every frame of a video gets the
-    same fitted vector (None: each frame has its own style and is refined on itself)."""
-    shared = style.batch_size == 1 and (style_b is None or style_b.batch_size == 1)
-    return images[:1] if shared else None
+def refine_shared(model, first, steps, seed, style, style_b=None):
+    """Styles shared by every frame of a batch, refined once on its ``first`` frame (features or image):
+    every frame gets the same fitted vector and the fit is paid once → (style, style_b, the steps left for
+    each frame: 0). Styles given per frame come back as they are, with ``steps``: each frame is refined on
+    itself."""
+    if style.batch_size != 1 or (style_b is not None and style_b.batch_size != 1):
+        return style, style_b, steps
+    steps = resolve_refine_steps(model, steps, style, style_b)
+    style = refine_style(model, first, style, steps, seed=seed)
+    if style_b is not None:
+        style_b = refine_style(model, first, style_b, steps, seed=seed, name="style_b")
+    return style, style_b, 0
 
 
 def tile_specs():
@@ -84,7 +93,7 @@ class StyleFusionGenerate(Node):
     }
 
     def generate(self, model, features, style, strength, preserve_color, seed, tile_size=0,
-                 tile_overlap=DEFAULT_TILE_OVERLAP, style_b=None, mask=None, refine_steps=0):
+                 tile_overlap=DEFAULT_TILE_OVERLAP, style_b=None, mask=None, refine_steps=AUTO_REFINE_STEPS):
         if (style_b is None) != (mask is None):
             missing = "mask" if mask is None else "style_b"
             raise InputError(f"{missing}: region styles need both style_b and a mask; connect {missing} "
@@ -94,10 +103,13 @@ class StyleFusionGenerate(Node):
         if style_b is not None:
             check_batch(style_b.batch_size, batch, "style_b", "style vectors")
         mask = mask_to_api(mask, batch, "mask")
+        if batch > 1:
+            style, style_b, refine_steps = refine_shared(model, features_frame(features, 0), refine_steps, seed,
+                                                         style, style_b)
         return (render_frames(model, batch, lambda i, tiles: generate(
             model, features_frame(features, i), style_frame(style, i), strength, preserve_color, seed,
             style_frame(style_b, i), frame(mask, i), tile_size=tile_size, tile_overlap=tile_overlap,
-            progress=tiles, refine_steps=refine_steps, refine_image=_refine_on(features.image, style, style_b))),)
+            progress=tiles, refine_steps=refine_steps)),)
 
 
 class StyleFusionStyleTransfer(Node):
@@ -125,14 +137,17 @@ class StyleFusionStyleTransfer(Node):
     }
 
     def transfer(self, model, content, style, strength, preserve_color, seed, tile_size=0,
-                 tile_overlap=DEFAULT_TILE_OVERLAP, refine_steps=0):
+                 tile_overlap=DEFAULT_TILE_OVERLAP, refine_steps=AUTO_REFINE_STEPS):
         content = image_to_api(content, "content")
         style = image_to_api(style, "style")
         check_batch(style.shape[0], content.shape[0], "style", "images")
+        shared = None
+        if content.shape[0] > 1 and style.shape[0] == 1:
+            # A style shared by the frames is encoded once, and refined once on the first frame.
+            shared, _, refine_steps = refine_shared(model, content[:1], refine_steps, seed, encode_style(model, style))
         return (render_frames(model, content.shape[0], lambda i, tiles: transfer(
-            model, content[i:i + 1], frame(style, i), strength, preserve_color, seed, tile_size=tile_size,
-            tile_overlap=tile_overlap, progress=tiles, refine_steps=refine_steps,
-            refine_image=content[:1] if style.shape[0] == 1 else None)),)
+            model, content[i:i + 1], frame(style, i) if shared is None else shared, strength, preserve_color,
+            seed, tile_size=tile_size, tile_overlap=tile_overlap, progress=tiles, refine_steps=refine_steps)),)
 
 
 class StyleFusionImageFusion(Node):

@@ -1,7 +1,7 @@
 """One resolver for every model source: bundled name → local models folder → Hugging Face Hub.
 
     load_model("")                          # the bundled default model
-    load_model("stylefusion-base")          # a bundled model by name
+    load_model("stylefusion-v2")            # a bundled model by name
     load_model("my-model")                  # <models>/stylefusion/my-model (folder or .safetensors)
     load_model("owner/name@v1")             # Hub repo, downloaded once into <models>/stylefusion/owner--name/
 

@@ -247,4 +247,4 @@ def bundled_models() -> dict[str, str]:
 
 
 #: The bundled model used when no other is chosen.
-DEFAULT_MODEL = "stylefusion-base"
+DEFAULT_MODEL = "stylefusion-v2"

@@ -247,6 +247,35 @@ def test_refine_style_lowers_the_fit_loss_and_leaves_the_model_untouched(vgg_mod
     assert not torch.allclose(generate(vgg_model, features, style, 0.8, seed=1, refine_steps=1), before)
 
 
+def test_the_fits_palette_target_is_the_palette_e_s_read_of_the_painting(vgg_model):
+    from stylefusion.networks.refine import palette_of, palette_target
+
+    painting = make_image(2, 80, 64, seed=4)
+    statistics = vgg_model.style_encoder.describe(painting)
+    assert torch.allclose(palette_target(statistics), palette_of(vgg_model.style_encoder.resized(painting)), atol=1e-5)
+
+
+def test_the_default_refinement_is_the_models_own_and_a_style_vector_transfers_like_its_picture(vgg_model):
+    from stylefusion.models.api import AUTO_REFINE_STEPS, DEFAULT_REFINE_STEPS, resolve_refine_steps
+
+    photo, painting = make_image(2, 64, 72, seed=1), make_image(1, 80, 64, seed=2)
+    style = encode_style(vgg_model, painting)
+    assert resolve_refine_steps(vgg_model, AUTO_REFINE_STEPS, style) == DEFAULT_REFINE_STEPS
+    assert resolve_refine_steps(vgg_model, AUTO_REFINE_STEPS, replace(style, statistics=None)) == 0
+    assert resolve_refine_steps(vgg_model, 7, style) == 7
+    # refine_style fits on features or on the pictures themselves, alike.
+    on_image = refine_style(vgg_model, photo[:1], style, 3, seed=1)
+    assert torch.equal(on_image.tensor, refine_style(vgg_model, extract_features(vgg_model, photo[:1]), style, 3,
+                                                     seed=1).tensor)
+    # transfer takes an encoded (here refined) style as well as a picture.
+    assert torch.equal(transfer(vgg_model, photo, style, 0.7, seed=1), transfer(vgg_model, photo, painting, 0.7, seed=1))
+    shared = transfer(vgg_model, photo, on_image, 0.7, seed=1)
+    assert torch.allclose(shared, transfer(vgg_model, photo, painting, 0.7, seed=1, refine_steps=3,
+                                           refine_image=photo[:1]), atol=1e-5)
+    with pytest.raises(InputError, match="^style: expected a StyleVector|^style: "):
+        transfer(vgg_model, photo, object())
+
+
 def test_refinement_runs_inside_inference_mode_and_in_half_precision(vgg_model):
     photo, painting = make_image(1, 64, 72), make_image(1, 64, 64, seed=5)
     with torch.inference_mode():  # as ComfyUI runs nodes; the model is loaded inside it too
@@ -274,9 +303,12 @@ def test_refinement_errors_name_the_input_and_what_to_do(vgg_model, tiny_model):
     with pytest.raises(InputError, match="^style_b: has no image statistics"):
         generate(vgg_model, vgg_features, encode_style(vgg_model, make_image(1, 64, 64)), style_b=bare,
                  mask=torch.ones(64, 64), refine_steps=1)
-    for steps in (-1, 1001, 2.5, True, "40", None):
+    for steps in (-2, 1001, 2.5, True, "40", None):
         with pytest.raises(InputError, match="^refine_steps: "):
             generate(vgg_model, vgg_features, bare, refine_steps=steps)
+    # -1 is the model's default: refinement where it can run, none where it cannot (an old style file).
+    assert torch.equal(generate(vgg_model, vgg_features, bare, refine_steps=-1), generate(vgg_model, vgg_features, bare))
+    assert torch.equal(generate(tiny_model, features, style, refine_steps=-1), generate(tiny_model, features, style))
 
 
 # -- save / load -------------------------------------------------------------------------------------

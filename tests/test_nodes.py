@@ -285,20 +285,36 @@ def vgg_model(isolated_models_dir):
     return run("StyleFusionModelLoader", model="tiny-vgg", device="cpu", precision="fp32")[0]
 
 
-def test_refine_steps_refit_the_style_to_each_picture_and_zero_renders_as_before(vgg_model):
+def test_refine_steps_refit_the_style_to_each_picture_and_zero_renders_without(vgg_model):
+    from stylefusion.models.api import DEFAULT_REFINE_STEPS
+
     features = run("StyleFusionExtractFeatures", model=vgg_model, image=comfy_image(2, 64, 72))[0]
     painting = comfy_image(1, 80, 80, seed=3)
     style = run("StyleFusionEncodeStyle", model=vgg_model, image=painting, reduce="per_image")[0]
     common = dict(model=vgg_model, features=features, style=style, strength=0.8, preserve_color=False, seed=2)
-    plain = run("StyleFusionGenerate", **common)[0]
-    assert torch.equal(run("StyleFusionGenerate", refine_steps=0, **common)[0], plain)
+    plain = run("StyleFusionGenerate", refine_steps=0, **common)[0]
     refined = run("StyleFusionGenerate", refine_steps=2, **common)[0]
     assert refined.shape == plain.shape and (refined - plain).abs().mean() > 1e-4
+    # The default (-1) is the model's own number of steps: this model can refine.
+    assert torch.equal(run("StyleFusionGenerate", **common)[0],
+                       run("StyleFusionGenerate", refine_steps=DEFAULT_REFINE_STEPS, **common)[0])
     settings = dict(model=vgg_model, content=comfy_image(1, 64, 72), style=painting, strength=1.0,
                     preserve_color=False, seed=2)
-    plain = run("StyleFusionStyleTransfer", **settings)[0]
-    assert torch.equal(run("StyleFusionStyleTransfer", refine_steps=0, **settings)[0], plain)
+    plain = run("StyleFusionStyleTransfer", refine_steps=0, **settings)[0]
     assert (run("StyleFusionStyleTransfer", refine_steps=2, **settings)[0] - plain).abs().mean() > 1e-4
+    assert torch.equal(run("StyleFusionStyleTransfer", refine_steps=-1, **settings)[0],
+                       run("StyleFusionStyleTransfer", refine_steps=DEFAULT_REFINE_STEPS, **settings)[0])
+
+
+def test_the_default_refine_steps_leave_a_model_that_cannot_refine_as_it_was(model):
+    # Workflows saved before refine_steps existed get its default: on such a model, the same picture.
+    features = run("StyleFusionExtractFeatures", model=model, image=comfy_image(2, 64, 72))[0]
+    common = dict(model=model, features=features, style=style_of(model), strength=0.8, preserve_color=False, seed=2)
+    assert torch.equal(run("StyleFusionGenerate", **common)[0], run("StyleFusionGenerate", refine_steps=0, **common)[0])
+    settings = dict(model=model, content=comfy_image(2, 64, 72), style=comfy_image(1, 80, 80, seed=3), strength=0.8,
+                    preserve_color=False, seed=2)
+    assert torch.equal(run("StyleFusionStyleTransfer", **settings)[0],
+                       run("StyleFusionStyleTransfer", refine_steps=0, **settings)[0])
 
 
 def test_a_shared_style_is_refined_on_the_first_frame_so_every_frame_gets_the_same_vector(vgg_model):
@@ -319,6 +335,28 @@ def test_a_shared_style_is_refined_on_the_first_frame_so_every_frame_gets_the_sa
     shot = run("StyleFusionStyleTransfer", model=vgg_model, content=frames, style=painting, strength=1.0,
                preserve_color=False, seed=2, refine_steps=2)[0]
     assert torch.allclose(shot[1], out[1], atol=1e-4)
+
+
+def test_a_shared_style_is_fitted_once_per_batch_and_per_frame_styles_once_per_frame(vgg_model, monkeypatch):
+    from stylefusion.networks.refine import StyleFit
+
+    fits = []
+    real = StyleFit.fit
+    monkeypatch.setattr(StyleFit, "fit", lambda self, style, steps, lr=0.1: fits.append(style.shape[0])
+                        or real(self, style, steps, lr))
+    frames = comfy_image(3, 64, 72, seed=5)
+    paintings = comfy_image(3, 80, 80, seed=3)
+    for style in (paintings[:1], paintings):
+        fits.clear()
+        run("StyleFusionStyleTransfer", model=vgg_model, content=frames, style=style, strength=1.0,
+            preserve_color=False, seed=2, refine_steps=2)
+        assert fits == ([1] if style.shape[0] == 1 else [1, 1, 1])
+        encoded = run("StyleFusionEncodeStyle", model=vgg_model, image=style, reduce="per_image")[0]
+        features = run("StyleFusionExtractFeatures", model=vgg_model, image=frames)[0]
+        fits.clear()
+        run("StyleFusionGenerate", model=vgg_model, features=features, style=encoded, strength=1.0,
+            preserve_color=False, seed=2, refine_steps=2)
+        assert fits == ([1] if style.shape[0] == 1 else [1, 1, 1])
 
 
 def test_refine_steps_with_a_model_without_vgg16_statistics_say_what_to_do(model):

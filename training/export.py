@@ -15,6 +15,7 @@ import json
 import os
 from collections import Counter
 
+from ..models.api import AUTO_REFINE_STEPS, DEFAULT_STRENGTH
 from ..networks.cost import gflops_per_megapixel
 from ..networks.model import StyleFusionModel
 from ..presets.build import build_presets
@@ -258,7 +259,8 @@ def model_card(model: StyleFusionModel, state: dict, run_dir: str, metrics: dict
                      "generalise.")
     lines += ["", "## Use", "", "```python", "from stylefusion.models import StyleFusionModel, transfer",
               "model = StyleFusionModel.from_pretrained('path/to/this/folder')",
-              "image = transfer(model, content, style, strength=0.8)  # [B,3,H,W] tensors in 0..1", "```", ""]
+              f"image = transfer(model, content, style, strength={DEFAULT_STRENGTH}, refine_steps={AUTO_REFINE_STEPS})"
+              "  # [B,3,H,W] tensors in 0..1; the nodes' defaults", "```", ""]
     return "\n".join(lines)
 
 
