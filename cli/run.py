@@ -143,7 +143,7 @@ def _transfer_args(p: argparse.ArgumentParser) -> None:
                    help="pixels neighbouring tiles share and cross-fade (default 64; only with --tile-size)")
     p.add_argument("--refine-steps", type=int, default=AUTO_REFINE_STEPS, metavar="N",
                    help="fit the style vector to the picture first, for more of the painting's colours and contrast: "
-                        "about 0.5 s per step on a 2-core CPU; 0 = off; default -1 = the model's default, "
+                        "about 0.3 s per step on an idle 2-core CPU; 0 = off; default -1 = the model's default, "
                         f"{DEFAULT_REFINE_STEPS} on a model with a vgg16 style encoder (stylefusion-v2), none on "
                         "others")
     _common_model_args(p)

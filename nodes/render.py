@@ -37,7 +37,7 @@ def refine_steps_spec():
             "tooltip": "Fits the style vector to this picture before rendering, so the result takes more of the "
             f"painting's colours and contrast. -1 = the model's default: {DEFAULT_REFINE_STEPS} steps on a model "
             "with a vgg16 style encoder (stylefusion-v2), none on others (stylefusion-base). 0 = off. Costs about "
-            "0.5 s per step on a 2-core CPU, a fixed cost per image (the fit runs at 128 px whatever the picture's "
+            "0.3 s per step on an idle 2-core CPU, a fixed cost per image (the fit runs at 128 px whatever the picture's "
             "size)."})
 
 
