@@ -351,15 +351,14 @@ def generate(
     tile_overlap: int = DEFAULT_TILE_OVERLAP,
     progress: Progress | None = None,
     refine_steps: int = 0,
-    refine_image: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """G: render ``features`` in ``style`` → image [B,3,H,W] float32 in 0..1 (the features' source size).
 
     ``style_b`` + ``mask``: style b where the mask is white, ``style`` elsewhere. ``tile_size`` > 0
     renders in overlapping tiles (memory bounded by the tile). Noise is shared by every image of the
     batch, so frames of a video get the same texture. ``refine_steps`` > 0 first fits ``style`` (and
-    ``style_b``) to each picture (``refine_style``, with this seed), or to ``refine_image`` [1|B,3,H,W]
-    when given (the nodes pass a batch's first frame, so every frame gets the same fitted vector);
+    ``style_b``) to each picture (``refine_style``, with this seed; to give every frame of a video one
+    fitted vector, refine the style on one frame first and render with 0);
     AUTO_REFINE_STEPS (-1, the nodes' default) = DEFAULT_REFINE_STEPS where the model can refine, else 0.
     """
     check_same_model(model, features, "features", ContentFeatures)
@@ -371,10 +370,9 @@ def generate(
         check_same_model(model, style_b, "style_b", StyleVector)
     refine_steps = resolve_refine_steps(model, refine_steps, style, style_b)
     if refine_steps:
-        on = features.image if refine_image is None else check_image(refine_image, "refine_image")
-        style = _refine(model, on, style, refine_steps, seed=seed)
+        style = _refine(model, features.image, style, refine_steps, seed=seed)
         if style_b is not None:
-            style_b = _refine(model, on, style_b, refine_steps, seed=seed, name="style_b")
+            style_b = _refine(model, features.image, style_b, refine_steps, seed=seed, name="style_b")
     return _generate(model, features.tensor, features.image, features.source_style, style, strength,
                      preserve_color, seed, style_b, mask, tile_size, tile_overlap, progress)
 
@@ -411,10 +409,9 @@ def transfer(
     tile_overlap: int = DEFAULT_TILE_OVERLAP,
     progress: Progress | None = None,
     refine_steps: int = 0,
-    refine_image: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """One-shot style transfer: ``content`` [B,3,H,W] in the style of ``style``, a picture [1|B,3,h,w] or a
-    StyleVector of this model already encoded; ``refine_steps`` and ``refine_image`` as in ``generate``."""
+    StyleVector of this model already encoded; ``refine_steps`` as in ``generate``."""
     check_model(model)
     content = check_image(content, "content")
     strength = check_unit(strength, "strength")
@@ -426,8 +423,7 @@ def transfer(
         style_vec = encode_style(model, check_image(style, "style"))
     refine_steps = resolve_refine_steps(model, refine_steps, style_vec)
     if refine_steps:
-        on = content if refine_image is None else check_image(refine_image, "refine_image")
-        style_vec = _refine(model, on, style_vec, refine_steps, seed=seed)
+        style_vec = _refine(model, content, style_vec, refine_steps, seed=seed)
     with torch.no_grad():
         if strength == 1.0:
             # At full strength the content's own style drops out (s + (t − s)·1 = t): skip E_s on it.

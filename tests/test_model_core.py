@@ -269,9 +269,8 @@ def test_the_default_refinement_is_the_models_own_and_a_style_vector_transfers_l
                                                      seed=1).tensor)
     # transfer takes an encoded (here refined) style as well as a picture.
     assert torch.equal(transfer(vgg_model, photo, style, 0.7, seed=1), transfer(vgg_model, photo, painting, 0.7, seed=1))
-    shared = transfer(vgg_model, photo, on_image, 0.7, seed=1)
-    assert torch.allclose(shared, transfer(vgg_model, photo, painting, 0.7, seed=1, refine_steps=3,
-                                           refine_image=photo[:1]), atol=1e-5)
+    refined = transfer(vgg_model, photo[:1], on_image, 0.7, seed=1)
+    assert torch.allclose(refined, transfer(vgg_model, photo[:1], painting, 0.7, seed=1, refine_steps=3), atol=1e-5)
     with pytest.raises(InputError, match="^style: expected a StyleVector|^style: "):
         transfer(vgg_model, photo, object())
 

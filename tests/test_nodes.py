@@ -318,7 +318,7 @@ def test_the_default_refine_steps_leave_a_model_that_cannot_refine_as_it_was(mod
 
 
 def test_a_shared_style_is_refined_on_the_first_frame_so_every_frame_gets_the_same_vector(vgg_model):
-    from stylefusion.models import extract_features, generate
+    from stylefusion.models import extract_features, generate, refine_style
 
     frames = comfy_image(2, 64, 72, seed=5)
     painting = comfy_image(1, 80, 80, seed=3)
@@ -327,8 +327,8 @@ def test_a_shared_style_is_refined_on_the_first_frame_so_every_frame_gets_the_sa
     out = run("StyleFusionGenerate", model=vgg_model, features=features, style=style, strength=1.0,
               preserve_color=False, seed=2, refine_steps=2)[0]
     first, second = (f.permute(2, 0, 1)[None] for f in frames)
-    alone = generate(vgg_model, extract_features(vgg_model, second), style, 1.0, seed=2, refine_steps=2,
-                     refine_image=first)
+    alone = generate(vgg_model, extract_features(vgg_model, second), refine_style(vgg_model, first, style, 2, seed=2),
+                     1.0, seed=2)
     assert torch.allclose(out[1], alone[0].permute(1, 2, 0), atol=1e-5)
     own = generate(vgg_model, extract_features(vgg_model, second), style, 1.0, seed=2, refine_steps=2)
     assert not torch.allclose(out[1], own[0].permute(1, 2, 0), atol=1e-5)  # not refitted on frame 2 itself
