@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import StyleFusionConfig
-from .layers import channel_stats
+from .layers import mean_std
 
 
 class ScaleCritic(nn.Module):
@@ -49,8 +49,7 @@ class ScaleCritic(nn.Module):
         realism = self.realism(features)
         if reference is None:
             return realism, None
-        mean, std = channel_stats(reference)
-        e = self.embed(torch.cat([mean, std], dim=1).flatten(1))[:, :, None, None]
+        e = self.embed(mean_std(reference))[:, :, None, None]
         match = (features * e).sum(1, keepdim=True) / math.sqrt(features.shape[1]) + self.match_bias(features)
         return realism, match
 

@@ -49,6 +49,12 @@ def channel_stats(x: torch.Tensor, mask: torch.Tensor | None = None, eps: float 
     return mean, (var + eps).sqrt()
 
 
+def mean_std(x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """``channel_stats`` of ``x`` [B,C,h,w] as one vector per sample: the means, then the stds → [B,2C]."""
+    mean, std = channel_stats(x, mask)
+    return torch.cat([mean, std], dim=1).flatten(1)
+
+
 def relative_error(diff: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Per-sample ‖diff‖² / ‖target‖² → [B]: an error the same size whatever the scale of the target."""
     dims = tuple(range(1, diff.dim()))

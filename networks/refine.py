@@ -28,7 +28,7 @@ from torch.func import functional_call
 
 from .color import rgb_to_ycbcr
 from .generator import make_noise
-from .layers import channel_stats, relative_error
+from .layers import mean_std, relative_error
 
 #: The VGG16 tap (of ``VGG16Features``) the content term compares: relu4_1.
 CONTENT_TAP = 3
@@ -37,7 +37,7 @@ CONTENT_TAP = 3
 def tap_targets(statistics: torch.Tensor, channels: list[int]) -> list[torch.Tensor]:
     """The painting's [μ, σ] at each VGG16 tap, [B, 2·C_t] each, from ``statistics`` [B, 2·ΣC + 6]
     (per tap log(1 + μ) then log σ, as ``VGGStyleEncoder.statistics`` writes them; the palette at the
-    end is not used)."""
+    end is ``palette_target``'s)."""
     targets, start = [], 0
     for c in channels:
         log_mean, log_std = statistics[:, start:start + c], statistics[:, start + c:start + 2 * c]
@@ -54,16 +54,14 @@ def palette_target(statistics: torch.Tensor) -> torch.Tensor:
 
 def palette_of(image: torch.Tensor) -> torch.Tensor:
     """The YCbCr means and stds of ``image`` [B,3,H,W] → [B,6]."""
-    mean, std = channel_stats(rgb_to_ycbcr(image))
-    return torch.cat([mean, std], dim=1).flatten(1)
+    return mean_std(rgb_to_ycbcr(image))
 
 
 def statistics_error(features: list[torch.Tensor], targets: list[torch.Tensor]) -> torch.Tensor:
     """Mean over the taps of relerr([μ, σ] of ``features`` [B,C,h,w], its target [B,2C]) → [B]."""
     total = 0.0
     for f, target in zip(features, targets):
-        mean, std = channel_stats(f)
-        total = total + relative_error(torch.cat([mean, std], dim=1).flatten(1) - target, target)
+        total = total + relative_error(mean_std(f) - target, target)
     return total / len(targets)
 
 

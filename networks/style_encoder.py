@@ -27,7 +27,7 @@ from torch import nn
 
 from .color import rgb_to_ycbcr
 from .config import StyleFusionConfig
-from .layers import channel_stats, lrelu
+from .layers import channel_stats, lrelu, mean_std
 
 
 #: VGG16's convs up to conv4_1 as (Keras block, layer name) in HED's weight file, and their widths.
@@ -111,8 +111,7 @@ class StyleEncoder(_ResizingEncoder):
         h = self.net(self.resized(image) * 2 - 1)
         if mask is not None:
             mask = F.interpolate(mask.to(h.dtype), size=h.shape[-2:], mode="area")
-        mean, std = channel_stats(h, mask)
-        return self.to_vector(torch.cat([mean, std], dim=1).flatten(1))
+        return self.to_vector(mean_std(h, mask))
 
 
 #: Numbers of the palette E_s (vgg16) reads beside the VGG16 statistics: YCbCr mean and log std.

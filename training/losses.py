@@ -37,7 +37,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..networks.layers import channel_stats, relative_error
+from ..networks.layers import channel_stats, mean_std, relative_error
 
 
 def d_loss(real_logits: list[torch.Tensor], fake_logits: list[torch.Tensor]) -> torch.Tensor:
@@ -76,12 +76,11 @@ def style_stats_loss(out_feats, style_feats, layers, relative: bool = False) -> 
     activation scale (VGG's grow ~10x per stage); the form the loss probe (``probe.py``) measured."""
     total = 0.0
     for i in layers:
-        mo, so = channel_stats(out_feats[i])
-        ms, ss = channel_stats(style_feats[i])
         if relative:
-            target = torch.cat([ms, ss], 1)
-            total = total + relative_error(torch.cat([mo, so], 1) - target, target).mean()
+            target = mean_std(style_feats[i])
+            total = total + relative_error(mean_std(out_feats[i]) - target, target).mean()
         else:
+            (mo, so), (ms, ss) = channel_stats(out_feats[i]), channel_stats(style_feats[i])
             total = total + F.mse_loss(mo, ms) + F.mse_loss(so, ss)
     return total / len(layers)
 

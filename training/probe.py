@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from ..networks.generator import make_noise
-from ..networks.layers import channel_stats
+from ..networks.layers import mean_std
 from ..storage.weights import atomic_path
 from .losses import gram, relative_error
 from .samples import grid_image
@@ -120,8 +120,8 @@ def style_term(candidate: Candidate, f_out: list[torch.Tensor], f_style: list[to
     for tap in candidate.style_taps:
         o, s = f_out[tap], f_style[tap]
         if candidate.statistic == "meanstd":
-            (mo, so), (ms, ss) = channel_stats(o), channel_stats(s)
-            total = total + relative_error(torch.cat([mo, so], 1) - torch.cat([ms, ss], 1), torch.cat([ms, ss], 1))
+            target = mean_std(s)
+            total = total + relative_error(mean_std(o) - target, target)
         elif candidate.statistic == "gram":
             total = total + relative_error(gram(o) - gram(s), gram(s))
         else:
