@@ -38,9 +38,9 @@ import torch
 import torch.nn.functional as F
 
 from ..networks.generator import make_noise
-from ..networks.layers import mean_std
+from ..networks.layers import mean_std, relative_error
 from ..storage.weights import atomic_path
-from .losses import gram, relative_error
+from .losses import gram
 from .samples import grid_image
 
 NETWORKS = ("hed_vgg16", "efficientnet_lite0")
